@@ -1,0 +1,387 @@
+"""Runs a :class:`~smc.ir.Program` as one endpoint of a session.
+
+Every endpoint (each party, and the dealer when the suite has one) runs the same executor over the
+same program. The executor walks the DAG in layers: local operations run as soon as their
+arguments exist; every interactive operation that is ready is started at once and all of them
+advance together, one communication round at a time, with their messages to each peer merged into
+one frame. Independent operations therefore share rounds (round merging), and all endpoints stay
+in lockstep because every protocol yields the same number of rounds everywhere.
+
+Frames carry an 8-byte round number; a frame from the wrong round (duplicated, replayed or
+reordered) or of the wrong size is refused with :class:`~smc.errors.ProtocolError`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from smc import kernels
+from smc.config import SessionConfig
+from smc.encoding import decode_fixed, decode_int, encode_fixed, encode_int
+from smc.errors import InputError, ProtocolError
+from smc.ir import Node, Program, decode_const, parse_index
+from smc.protocols.additive import Additive, Dealer
+from smc.protocols.base import Exchange, Proto, Received, merge, split, split_flat
+from smc.protocols.keys import KeyRing
+from smc.protocols.rss3 import Rss3
+from smc.protocols.suite import Share, Suite, map_share
+from smc.ring import U64, arshift
+from smc.transport import Transport
+
+Value = Any  # Share (tuple of ring arrays) for secret nodes, U64 for public nodes, None on the dealer
+
+
+@dataclass
+class NodeStats:
+    rounds: int = 0
+    bytes_sent: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class RunStats:
+    """What one endpoint did: communication rounds it took part in and bytes it sent."""
+
+    rounds: int = 0
+    bytes_sent: int = 0
+    seconds: float = 0.0
+    per_node: dict[int, NodeStats] = field(default_factory=dict)
+    view: list[tuple[int, int, U64]] = field(default_factory=list)  # (round, peer, payload)
+
+
+@dataclass
+class PartyResult:
+    outputs: dict[str, np.ndarray]
+    stats: RunStats
+
+
+def make_suite(config: SessionConfig, me: int, keys: KeyRing) -> Suite:
+    if config.suite == "rss3":
+        return Rss3(me, 3, keys)
+    if me == config.n:
+        return Dealer(me, config.n, keys)
+    return Additive(me, config.n, keys)
+
+
+class Executor:
+    """One endpoint's run of a program. ``me`` is the party index, or ``config.n`` for the dealer."""
+
+    def __init__(
+        self,
+        program: Program,
+        config: SessionConfig,
+        me: int,
+        transport: Transport,
+        keys: KeyRing,
+        recv_timeout: float | None = 120.0,
+        record_view: bool = False,
+    ) -> None:
+        if program.parties != config.parties:
+            raise ProtocolError(
+                f"program parties {list(program.parties)} differ from the session's {list(config.parties)}"
+            )
+        if program.frac_bits != config.fixed.frac_bits:
+            raise ProtocolError(
+                f"program uses frac_bits={program.frac_bits}, session {config.fixed.frac_bits}"
+            )
+        self.program = program
+        self.config = config
+        self.me = me
+        self.is_dealer = config.has_dealer and me == config.n
+        self.transport = transport
+        self.suite = make_suite(config, me, keys)
+        self.recv_timeout = recv_timeout
+        self.record_view = record_view
+        self.stats = RunStats()
+        self._round = 0
+
+    # ------------------------------------------------------------------------------ inputs
+    def _encode_inputs(self, inputs: Mapping[str, Any]) -> dict[int, U64]:
+        if self.is_dealer:
+            if inputs:
+                raise InputError("the dealer holds no data; it takes no inputs")
+            return {}
+        party = self.config.parties[self.me]
+        mine = self.program.inputs_of(party)
+        declared = {n.attrs["name"]: n for n in mine}
+        extra = sorted(set(inputs) - set(declared))
+        if extra:
+            raise InputError(f"party {party!r} gave inputs {extra} that the program does not declare")
+        encoded: dict[int, U64] = {}
+        for name, node in declared.items():
+            if name not in inputs:
+                raise InputError(f"party {party!r} is missing input {name!r} (shape {node.shape})")
+            arr = np.asarray(inputs[name])
+            if arr.shape != node.shape:
+                raise InputError(
+                    f"input {name!r} of party {party!r} has shape {arr.shape}, the program declares {node.shape}"
+                )
+            fp = self.config.fixed
+            encoded[node.id] = encode_fixed(arr, fp) if node.dtype == "fixed" else encode_int(arr)
+        return encoded
+
+    # ------------------------------------------------------------------------------ running
+    def run(self, inputs: Mapping[str, Any] | None = None) -> PartyResult:
+        """Run the program to completion; returns the outputs addressed to this endpoint."""
+        with np.errstate(over="ignore"):  # 0-d uint64 arithmetic wraps, as ring arithmetic should
+            return self._run(inputs)
+
+    def _run(self, inputs: Mapping[str, Any] | None) -> PartyResult:
+        start = time.perf_counter()
+        encoded = self._encode_inputs(inputs or {})
+        nodes = self.program.nodes
+        outputs = self.program.outputs
+        total = len(nodes) + len(outputs)
+        values: dict[int, Value] = {}
+        waiting = {n.id: len(set(n.args)) for n in nodes}
+        users: dict[int, list[int]] = {}
+        for n in nodes:
+            for a in set(n.args):
+                users.setdefault(a, []).append(n.id)
+        for k, o in enumerate(outputs):
+            waiting[len(nodes) + k] = 1
+            users.setdefault(o.node, []).append(len(nodes) + k)
+        ready = [i for i, w in waiting.items() if w == 0]
+        heapq.heapify(ready)
+        active: dict[int, tuple[Proto[Any], Exchange, float]] = {}
+        results: dict[str, np.ndarray] = {}
+        done = 0
+
+        def finish(i: int, value: Value) -> None:
+            nonlocal done
+            done += 1
+            if i >= len(nodes):
+                if value is not None:
+                    results[outputs[i - len(nodes)].name] = self._decode(outputs[i - len(nodes)].node, value)
+                return
+            values[i] = value
+            for u in users.get(i, ()):
+                waiting[u] -= 1
+                if waiting[u] == 0:
+                    heapq.heappush(ready, u)
+
+        while done < total:
+            while ready:
+                i = heapq.heappop(ready)
+                t0 = time.perf_counter()
+                gen = self._start(i, values, encoded)
+                if gen is None:
+                    finish(i, self._public_output(i, values) if i >= len(nodes) else self._local(nodes[i], values))
+                    continue
+                try:
+                    active[i] = (gen, next(gen), t0)
+                except StopIteration as stop:
+                    finish(i, stop.value)
+            if not active:
+                if done < total:
+                    raise ProtocolError("executor stalled: no runnable operation (malformed program?)")
+                break
+            order = sorted(active)
+            exchanges = [active[i][1] for i in order]
+            received = self._communicate(merge(exchanges), order, exchanges)
+            for i, part in zip(order, split(exchanges, received), strict=True):
+                gen, _, t0 = active.pop(i)
+                try:
+                    active[i] = (gen, gen.send(part), t0)
+                except StopIteration as stop:
+                    self.stats.per_node.setdefault(i, NodeStats()).seconds = time.perf_counter() - t0
+                    finish(i, stop.value)
+        self.stats.seconds = time.perf_counter() - start
+        self.stats.bytes_sent = self.transport.stats.total_bytes
+        return PartyResult(results, self.stats)
+
+    def _communicate(self, ex: Exchange, order: list[int], parts: list[Exchange]) -> Received:
+        self._round += 1
+        rnd = self._round
+        for i, part in zip(order, parts, strict=True):
+            st = self.stats.per_node.setdefault(i, NodeStats())
+            st.rounds += 1
+            st.bytes_sent += part.sent_bytes()
+        if ex.send or ex.recv:
+            self.stats.rounds += 1
+        for peer, arrays in ex.send.items():
+            total = sum(a.size for a in arrays)
+            frame = np.empty(total + 1, dtype=np.uint64)
+            frame[0] = rnd
+            if arrays:
+                np.concatenate([a.reshape(-1) for a in arrays], out=frame[1:])
+            self.transport.send(peer, frame)
+        received: Received = {}
+        for peer, counts in ex.recv.items():
+            buf = self.transport.recv(peer, self.recv_timeout)
+            nbytes = memoryview(buf).nbytes
+            if nbytes % 8 or nbytes < 8:
+                raise ProtocolError(f"frame from endpoint {peer} is {nbytes} bytes, not a whole frame")
+            arr = np.frombuffer(buf, dtype=np.uint64)
+            if int(arr[0]) != rnd:
+                raise ProtocolError(
+                    f"frame from endpoint {peer} is for round {int(arr[0])}, expected round {rnd} "
+                    "(duplicated, replayed or out-of-order frame)"
+                )
+            received[peer] = split_flat(arr[1:], counts, peer)
+            if self.record_view:
+                self.stats.view.append((rnd, peer, arr[1:].copy()))
+        return received
+
+    # ------------------------------------------------------------------------------ dispatch
+    def _label(self, i: int) -> str:
+        return f"n{i}"
+
+    def _start(self, i: int, values: dict[int, Value], encoded: dict[int, U64]) -> Proto[Any] | None:
+        """A protocol for interactive node/output ``i``, or None when it is local."""
+        nodes = self.program.nodes
+        suite = self.suite
+        if i >= len(nodes):
+            out = self.program.outputs[i - len(nodes)]
+            node = nodes[out.node]
+            recipients = [self.config.index(r) for r in out.recipients] or [None]
+            if not node.secret:
+                return None
+            if len(recipients) == 1:
+                return suite.open(f"o{i}", values[node.id], node.shape, recipients[0])
+            return self._open_many(i, values[node.id], node, recipients)
+        node = nodes[i]
+        label = self._label(i)
+        if node.op == "input":
+            owner = self.config.index(node.attrs["party"])
+            return suite.input(label, owner, encoded.get(i), node.shape)
+        if not node.secret:
+            return None
+        args = [nodes[a] for a in node.args]
+        fb = self.config.fixed.frac_bits
+        if node.op in ("mul", "matmul"):
+            trunc = fb if all(a.dtype == "fixed" for a in args) else 0
+            kind = node.op
+            if args[0].secret and args[1].secret:
+                return suite.bilinear(label, kind, values[args[0].id], values[args[1].id], node.shape,
+                                      args[0].shape, args[1].shape, trunc)
+            if trunc:
+                pub = args[1] if args[0].secret else args[0]
+                local = self._local(node, values, rescale=False)
+                return suite.trunc(label, local, node.shape, self._scale(pub))
+            return None
+        if node.op == "trunc":
+            return self._trunc_op(label, node, values[args[0].id])
+        return None
+
+    def _public_output(self, i: int, values: dict[int, Value]) -> Value:
+        out = self.program.outputs[i - len(self.program.nodes)]
+        if self.is_dealer or (out.recipients and self.config.parties[self.me] not in out.recipients):
+            return None
+        node = self.program.nodes[out.node]
+        extra = self._scale(node) - self.config.fixed.frac_bits if node.op == "const" else 0
+        return arshift(values[out.node], extra) if extra else values[out.node]
+
+    def _trunc_op(self, label: str, node: Node, share: Share) -> Proto[Share]:
+        return self.suite.trunc(label, share, node.shape, node.attrs["bits"])
+
+    def _open_many(self, i: int, share: Share, node: Node, recipients: list[int | None]) -> Proto[Any]:
+        from smc.protocols.base import lockstep
+
+        results = yield from lockstep(
+            [self.suite.open(f"o{i}/{r}", share, node.shape, r) for r in recipients]
+        )
+        mine = [r for r in results if r is not None]
+        return mine[0] if mine else None
+
+    def _scale(self, node: Node) -> int:
+        """Fractional bits a public fixed value is stored with (constants may carry extra)."""
+        return int(node.attrs.get("frac_bits", self.config.fixed.frac_bits))
+
+    def _local(self, node: Node, values: dict[int, Value], rescale: bool = True) -> Value:
+        """Evaluate a local op: secret (share arithmetic) or public (plaintext ring arithmetic).
+
+        Constants stored with extra fractional bits are brought to the program's scale first,
+        except (``rescale=False``) for a secret-by-public product, which truncates them away."""
+        if self.is_dealer:
+            return None
+        nodes = self.program.nodes
+        arg_nodes = [nodes[a] for a in node.args]
+        fb0 = self.config.fixed.frac_bits
+        args = [
+            arshift(values[a.id], self._scale(a) - fb0)
+            if rescale and a.op == "const" and self._scale(a) != fb0 else values[a.id]
+            for a in arg_nodes
+        ]
+        op = node.op
+        fb = self.config.fixed.frac_bits
+        if op == "const":
+            return decode_const(node.attrs["data"], node.shape)
+        if not node.secret:
+            return _public_op(node, arg_nodes, args, fb)
+        s = self.suite
+        if op in ("add", "sub"):
+            a, b = args
+            sa, sb = arg_nodes[0].secret, arg_nodes[1].secret
+            if sa and sb:
+                return s.add(a, b) if op == "add" else s.sub(a, b)
+            if sa:
+                return s.add_public(a, b if op == "add" else np.zeros_like(b) - b)
+            return s.add_public(s.neg(b) if op == "sub" else b, a)
+        if op == "neg":
+            return s.neg(args[0])
+        if op == "mul":
+            a, b = args
+            share, pub = (a, b) if arg_nodes[0].secret else (b, a)
+            return s.mul_public(share, pub)
+        if op == "matmul":
+            a, b = args
+            if arg_nodes[0].secret:
+                return map_share(a, lambda c: kernels.ring_matmul(c, b))
+            return map_share(b, lambda c: kernels.ring_matmul(a, c))
+        if op == "to_fixed":
+            return s.mul_public(args[0], np.uint64(1 << fb))
+        return _structural(node, arg_nodes, args)
+
+    def _decode(self, node_id: int, value: Value) -> np.ndarray:
+        node = self.program.nodes[node_id]
+        ring = np.asarray(value, dtype=np.uint64)
+        return decode_fixed(ring, self.config.fixed) if node.dtype == "fixed" else decode_int(ring)
+
+
+def _structural(node: Node, arg_nodes: list[Node], args: list[Share]) -> Share:
+    op, attrs = node.op, node.attrs
+    if op == "sum":
+        axis = attrs["axis"]
+        ax = None if axis is None else tuple(axis)
+        return map_share(args[0], lambda c: np.sum(c, axis=ax, keepdims=attrs["keepdims"], dtype=np.uint64))
+    if op == "reshape":
+        return map_share(args[0], lambda c: c.reshape(node.shape))
+    if op == "transpose":
+        return map_share(args[0], lambda c: np.transpose(c, attrs["axes"]))
+    if op == "getitem":
+        index = parse_index(attrs["index"], "index")
+        return map_share(args[0], lambda c: np.asarray(c[index]))
+    if op in ("concat", "stack"):
+        fn = np.concatenate if op == "concat" else np.stack
+        comps = len(args[0])
+        return tuple(fn([a[k] for a in args], axis=attrs["axis"]) for k in range(comps))
+    raise ProtocolError(f"node {node.id}: op {op!r} has no local evaluation")
+
+
+def _public_op(node: Node, arg_nodes: list[Node], args: list[U64], fb: int) -> U64:
+    """Plaintext ring arithmetic for nodes that depend on no secret."""
+    op = node.op
+    if op == "add":
+        return np.asarray(args[0] + args[1], dtype=np.uint64)
+    if op == "sub":
+        return np.asarray(args[0] - args[1], dtype=np.uint64)
+    if op == "neg":
+        return np.zeros_like(args[0]) - args[0]
+    if op in ("mul", "matmul"):
+        prod = args[0] * args[1] if op == "mul" else kernels.ring_matmul(args[0], args[1])
+        if all(a.dtype == "fixed" for a in arg_nodes):
+            return arshift(np.asarray(prod, dtype=np.uint64), fb)
+        return np.asarray(prod, dtype=np.uint64)
+    if op == "to_fixed":
+        return args[0] * np.uint64(1 << fb)
+    if op == "trunc":
+        return arshift(args[0], node.attrs["bits"])
+    (out,) = _structural(node, arg_nodes, [(a,) for a in args])
+    return np.asarray(out, dtype=np.uint64)

@@ -1,0 +1,209 @@
+"""rss3: three-party replicated secret sharing over Z_2^64, semi-honest, honest majority.
+
+Hazmat: protocol internals. Use :mod:`smc.api`.
+
+Sharing: x = x_0 + x_1 + x_2; party i holds (x_i, x_(i+1)) (indices mod 3). Any single party's
+components are uniformly random; any two parties can reconstruct.
+
+* Multiplication (Araki et al., CCS 2016, "High-throughput semi-honest secure three-party
+  computation with an honest majority"): z_i = x_i*y_i + x_i*y_(i+1) + x_(i+1)*y_i is a 3-out-of-3
+  additive sharing of x*y; adding a zero-sharing from pairwise PRF keys and sending z_i to party
+  i-1 re-establishes replication. One round, one ring element (8 bytes) per party per product.
+* Truncation by 2^m (exact probabilistic truncation of Escudero, Ghosh, Keller, Rachuri, Scholl,
+  CRYPTO 2020, Sec. 5.1, with the mask dealt by a third party): for each third of the vector one
+  party D acts as dealer for the other two, P and Q. D knows the mask r (built from PRF keys it
+  shares with P and Q plus a private part) and deals shares of r' = (r mod 2^63) >> m and of the
+  top bit of r, so no wrap-around error can occur: the result is floor(x/2^m) or floor(x/2^m)+1
+  whenever |x| < 2^62, with failure probability 0. P and Q open c = x + 2^62 + r to each other
+  (D never sees c), compute an additive sharing of the result, and turn it back into a
+  replicated sharing with one more exchange. Two rounds; per element D sends 32 bytes, P and Q
+  16 bytes each; the dealer role rotates over the three thirds so every party sends ~21.3 bytes.
+
+Who learns what: every message a party receives is a value masked by a PRF output it does not
+hold (or by D's private randomness), so each party's view is uniform and independent of the
+inputs; only opened outputs reveal anything.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from smc import kernels
+from smc.protocols.base import Exchange, Proto, Received, expect, lockstep
+from smc.protocols.suite import Bilinear, Cost, Share, Suite, local_product
+from smc.ring import U64
+
+HALF = np.uint64(1 << 62)
+MASK63 = np.uint64((1 << 63) - 1)
+
+
+def share(value: U64, rand: U64, rand2: U64) -> tuple[Share, Share, Share]:
+    """Split ``value`` into the three parties' replicated shares (reference dealer, for tests)."""
+    x0, x1 = rand, rand2
+    x2 = value - x0 - x1
+    comps = (x0, x1, x2)
+    return tuple((comps[i], comps[(i + 1) % 3]) for i in range(3))  # type: ignore[return-value]
+
+
+def reconstruct(shares: list[Share]) -> U64:
+    """Sum of the three distinct components (needs the shares of at least two parties)."""
+    return shares[0][0] + shares[1][0] + shares[2][0]
+
+
+class Rss3(Suite):
+    name = "rss3"
+    components = 2
+
+    def __init__(self, me: int, n: int, keys: object) -> None:
+        super().__init__(me, n, keys)  # type: ignore[arg-type]
+        self.next = (me + 1) % 3
+        self.prev = (me + 2) % 3
+
+    def add_public(self, a: Share, c: U64) -> Share:
+        x0, x1 = a
+        if self.me == 0:  # holds (x_0, x_1)
+            return (x0 + c, x1 + np.zeros_like(c))
+        if self.me == 2:  # holds (x_2, x_0)
+            return (x0 + np.zeros_like(c), x1 + c)
+        return (x0 + np.zeros_like(c), x1 + np.zeros_like(c))
+
+    def input(self, label: str, owner: int, value: U64 | None, shape: tuple[int, ...]) -> Proto[Share]:
+        size = int(np.prod(shape, dtype=np.int64))
+        nxt, prv = (owner + 1) % 3, (owner + 2) % 3
+        if self.me == owner:
+            assert value is not None
+            flat = np.ascontiguousarray(value, dtype=np.uint64).reshape(-1)
+            x_next = self.keys.pair(nxt).draw(label + "/in", size)  # x_(owner+1), also at nxt
+            x_own = self.keys.pair(prv).draw(label + "/in", size)  # x_owner, also at prv
+            x_last = flat - x_own - x_next  # x_(owner+2), sent to both others
+            yield Exchange(send={nxt: [x_last], prv: [x_last]})
+            return (x_own.reshape(shape), x_next.reshape(shape))
+        received = yield Exchange(recv={owner: [size]})
+        x_last = expect(received, owner)
+        if self.me == nxt:  # holds (x_(owner+1), x_(owner+2))
+            mine = self.keys.pair(owner).draw(label + "/in", size)
+            return (mine.reshape(shape), x_last.reshape(shape))
+        mine = self.keys.pair(owner).draw(label + "/in", size)  # prv holds (x_(owner+2), x_owner)
+        return (x_last.reshape(shape), mine.reshape(shape))
+
+    def _zero_share(self, label: str, size: int) -> U64:
+        return self.keys.pair(self.next).draw(label, size) - self.keys.pair(self.prev).draw(label, size)
+
+    def _local_product(self, kind: Bilinear, a: Share, b: Share) -> U64:
+        x0, x1 = a
+        y0, y1 = b
+        if kind == "mul":
+            bx0, bx1, by0, by1 = np.broadcast_arrays(x0, x1, y0, y1)
+            return kernels.rss3_mul_local(bx0, bx1, by0, by1)
+        return local_product(kind, x0, y0 + y1) + local_product(kind, x1, y0)
+
+    def reshare(self, label: str, z: U64) -> Proto[Share]:
+        """3-out-of-3 additive z_i -> replicated sharing. One round, 8 bytes/element/party."""
+        shape = z.shape
+        zi = z.reshape(-1) + self._zero_share(label + "/zero", z.size)
+        received = yield Exchange(send={self.prev: [zi]}, recv={self.next: [z.size]})
+        return (zi.reshape(shape), expect(received, self.next).reshape(shape))
+
+    def bilinear(
+        self, label: str, kind: Bilinear, a: Share, b: Share, out_shape: tuple[int, ...],
+        a_shape: tuple[int, ...], b_shape: tuple[int, ...], trunc_bits: int,
+    ) -> Proto[Share]:
+        z = self._local_product(kind, a, b).reshape(out_shape)
+        if trunc_bits == 0:
+            return (yield from self.reshare(label, z))
+        return (yield from self.trunc_additive(label, z, trunc_bits))
+
+    def trunc(self, label: str, a: Share, shape: tuple[int, ...], bits: int) -> Proto[Share]:
+        return (yield from self.trunc_additive(label, a[0], bits))
+
+    def trunc_additive(self, label: str, z: U64, bits: int) -> Proto[Share]:
+        """Truncate a 3-out-of-3 additive sharing z (this party's z_i) into replicated shares."""
+        shape = z.shape
+        flat = np.ascontiguousarray(z).reshape(-1)
+        bounds = [flat.size * k // 3 for k in range(4)]
+        chunks = [(d, bounds[d], bounds[d + 1]) for d in range(3) if bounds[d + 1] > bounds[d]]
+        parts = yield from lockstep(
+            [self._trunc_chunk(f"{label}/t{d}", flat[lo:hi], d, bits) for d, lo, hi in chunks]
+        )
+        if not chunks:
+            yield Exchange()
+            yield Exchange()
+            empty = np.zeros(shape, dtype=np.uint64)
+            return (empty, empty.copy())
+        c0 = np.concatenate([p[0] for p in parts]).reshape(shape)
+        c1 = np.concatenate([p[1] for p in parts]).reshape(shape)
+        return (c0, c1)
+
+    def _trunc_chunk(self, label: str, z: U64, dealer: int, m: int) -> Proto[tuple[U64, U64]]:
+        n = z.size
+        p, q = (dealer + 1) % 3, (dealer + 2) % 3
+        if self.me == dealer:
+            kp, kq = self.keys.pair(p), self.keys.pair(q)
+            r_p, r_q = kp.draw(label + "/rP", n), kq.draw(label + "/rQ", n)
+            r_d = self.keys.private.draw(label + "/rD", n)
+            r = r_p + r_q + r_d
+            msb_k = (r >> np.uint64(63)) << np.uint64(63 - m)
+            r_low = (r & MASK63) >> np.uint64(m)
+            u0_q = (r_low - msb_k) - kp.draw(label + "/u0", n)
+            u1_q = (r_low + msb_k) - kp.draw(label + "/u1", n)
+            m_d = z + r_d
+            yield Exchange(send={p: [m_d], q: [m_d, u0_q, u1_q]})
+            yield Exchange()
+            return (kq.draw(label + "/tD", n), kp.draw(label + "/tP", n))  # (t_D, t_P)
+        if self.me == p:
+            kd = self.keys.pair(dealer)
+            m_p = z + kd.draw(label + "/rP", n)
+            got: Received = yield Exchange(send={q: [m_p]}, recv={q: [n], dealer: [n]})
+            c = m_p + expect(got, q) + expect(got, dealer) + HALF
+            y = kernels.trunc_finish(c, kd.draw(label + "/u0", n), kd.draw(label + "/u1", n), m, True)
+            t_p = kd.draw(label + "/tP", n)
+            half_q = y - t_p
+            got = yield Exchange(send={q: [half_q]}, recv={q: [n]})
+            return (t_p, half_q + expect(got, q))  # (t_P, t_Q)
+        kd = self.keys.pair(dealer)  # self.me == q
+        m_q = z + kd.draw(label + "/rQ", n)
+        got = yield Exchange(send={p: [m_q]}, recv={p: [n], dealer: [n, n, n]})
+        c = m_q + expect(got, p) + expect(got, dealer, 0) + HALF
+        y = kernels.trunc_finish(c, expect(got, dealer, 1), expect(got, dealer, 2), m, False)
+        t_d = kd.draw(label + "/tD", n)
+        half_p = y - t_d
+        got = yield Exchange(send={p: [half_p]}, recv={p: [n]})
+        return (half_p + expect(got, p), t_d)  # (t_Q, t_D)
+
+    def open(self, label: str, a: Share, shape: tuple[int, ...], to: int | None) -> Proto[U64 | None]:
+        size = int(np.prod(shape, dtype=np.int64))
+        x0, x1 = a
+        # party i lacks x_(i+2), which party i+1 holds as its second component
+        if to is None:
+            got = yield Exchange(send={self.prev: [x1.reshape(-1)]}, recv={self.next: [size]})
+            return x0 + x1 + expect(got, self.next).reshape(shape)
+        if self.me == to:
+            got = yield Exchange(recv={self.next: [size]})
+            return x0 + x1 + expect(got, self.next).reshape(shape)
+        if self.me == (to + 1) % 3:
+            yield Exchange(send={to: [x1.reshape(-1)]})
+            return None
+        yield Exchange()
+        return None
+
+
+def rss3_costs(op: str, size: int) -> Cost:
+    """Declared cost per endpoint for ``size`` output elements (bytes per party, rounds)."""
+    if op == "input":
+        return Cost(1, (16 * size, 0, 0))  # owner = party 0
+    if op == "mul_int":
+        return Cost(1, (8 * size,) * 3)
+    if op in ("mul_fixed", "trunc"):
+        thirds = [size * k // 3 for k in range(4)]
+        sizes = [thirds[d + 1] - thirds[d] for d in range(3)]
+        per = [0, 0, 0]
+        for d, s in enumerate(sizes):
+            per[d] += 32 * s
+            per[(d + 1) % 3] += 16 * s
+            per[(d + 2) % 3] += 16 * s
+        return Cost(2, tuple(per))
+    if op == "open_all":
+        return Cost(1, (8 * size,) * 3)
+    if op == "open_one":
+        return Cost(1, (0, 8 * size, 0))  # to party 0: party 1 sends
+    raise KeyError(op)
