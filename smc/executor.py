@@ -39,9 +39,17 @@ Value = Any  # Share (tuple of ring arrays) for secret nodes, U64 for public nod
 
 @dataclass
 class NodeStats:
+    """Per operation: rounds it took, bytes this endpoint sent for it, and when it started and
+    finished (``time.perf_counter`` clock; comparable across endpoints of one process)."""
+
     rounds: int = 0
     bytes_sent: int = 0
-    seconds: float = 0.0
+    started: float = 0.0
+    finished: float = 0.0
+
+    @property
+    def seconds(self) -> float:
+        return self.finished - self.started
 
 
 @dataclass
@@ -190,7 +198,8 @@ class Executor:
                 try:
                     active[i] = (gen, gen.send(part), t0)
                 except StopIteration as stop:
-                    self.stats.per_node.setdefault(i, NodeStats()).seconds = time.perf_counter() - t0
+                    st = self.stats.per_node.setdefault(i, NodeStats())
+                    st.started, st.finished = t0, time.perf_counter()
                     finish(i, stop.value)
         self.stats.seconds = time.perf_counter() - start
         self.stats.bytes_sent = self.transport.stats.total_bytes

@@ -50,7 +50,7 @@ def layout(arr: U64, kind: str) -> U64:
         buf[..., 0] = arr
         out = buf[..., 0]
     elif kind == "fortran":
-        out = np.asfortranarray(arr)
+        out = arr.copy(order="F")  # (np.asfortranarray would turn 0-d into 1-d)
     elif kind == "readonly":
         out = arr.copy()
         out.flags.writeable = False

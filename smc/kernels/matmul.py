@@ -49,7 +49,7 @@ __all__ = [
 
 F64 = npt.NDArray[np.float64]
 
-#: Largest inner block for which the widest limb group (3 products < (2^22-1)(2^21-1) each)
+#: Largest inner block for which the widest limb group (3 products <= (2^22-1)(2^21-1) each)
 #: sums exactly in float64: 3 * 341 * (2^22 - 1) * (2^21 - 1) <= 2^53 < 3 * 342 * ...
 _MAX_BLOCK = 341
 #: Soft cap on the float64 elements of one batched block product (bounds temporary memory).
@@ -95,7 +95,9 @@ def _limb_operands(a: U64, b: U64, block: int) -> tuple[F64, F64, int]:
 
 def _group_sum(x: F64, y: F64) -> U64:
     """Exact float64 block products ``x @ y`` (..., nb, m, n) summed over blocks modulo 2^64."""
-    prod = np.matmul(x, y).astype(np.uint64)
+    prod: U64 = np.matmul(x, y).astype(np.uint64)
+    if prod.shape[-3] == 1:
+        return prod[..., 0, :, :]  # a fresh array: callers may modify it in place
     total: U64 = np.sum(prod, axis=-3, dtype=np.uint64)
     return total
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from smc import kernels
+from smc.kernels import trunc as fused
 from smc.protocols.base import Exchange, Proto, Received, expect, lockstep
 from smc.protocols.suite import Bilinear, Cost, Share, Suite, local_product
 from smc.ring import U64
@@ -93,8 +94,9 @@ class Rss3(Suite):
         x0, x1 = a
         y0, y1 = b
         if kind == "mul":
-            bx0, bx1, by0, by1 = np.broadcast_arrays(x0, x1, y0, y1)
-            return kernels.rss3_mul_local(bx0, bx1, by0, by1)
+            return kernels.rss3_mul_local(x0, x1, y0, y1)
+        if x0.ndim == 1 and y0.ndim == 1:
+            return kernels.rss3_dot_local(x0, x1, y0, y1)
         return local_product(kind, x0, y0 + y1) + local_product(kind, x1, y0)
 
     def reshare(self, label: str, z: U64) -> Proto[Share]:
@@ -139,34 +141,32 @@ class Rss3(Suite):
         p, q = (dealer + 1) % 3, (dealer + 2) % 3
         if self.me == dealer:
             kp, kq = self.keys.pair(p), self.keys.pair(q)
-            r_p, r_q = kp.draw(label + "/rP", n), kq.draw(label + "/rQ", n)
+            from_p = kp.draw(label + "/P", 4 * n)  # r_P | u0_P | u1_P | t_P, also drawn by P
+            from_q = kq.draw(label + "/Q", 2 * n)  # r_Q | t_D, also drawn by Q
             r_d = self.keys.private.draw(label + "/rD", n)
-            r = r_p + r_q + r_d
-            msb_k = (r >> np.uint64(63)) << np.uint64(63 - m)
-            r_low = (r & MASK63) >> np.uint64(m)
-            u0_q = (r_low - msb_k) - kp.draw(label + "/u0", n)
-            u1_q = (r_low + msb_k) - kp.draw(label + "/u1", n)
+            u0_q, u1_q = fused.dealer_corrections(
+                from_p[:n], from_q[:n], r_d, from_p[n : 2 * n], from_p[2 * n : 3 * n], m
+            )
             m_d = z + r_d
             yield Exchange(send={p: [m_d], q: [m_d, u0_q, u1_q]})
             yield Exchange()
-            return (kq.draw(label + "/tD", n), kp.draw(label + "/tP", n))  # (t_D, t_P)
+            return (from_q[n:], from_p[3 * n :])  # (t_D, t_P)
         if self.me == p:
-            kd = self.keys.pair(dealer)
-            m_p = z + kd.draw(label + "/rP", n)
+            mine = self.keys.pair(dealer).draw(label + "/P", 4 * n)
+            r_p, u0, u1, t_p = mine[:n], mine[n : 2 * n], mine[2 * n : 3 * n], mine[3 * n :]
+            m_p = z + r_p
             got: Received = yield Exchange(send={q: [m_p]}, recv={q: [n], dealer: [n]})
-            c = m_p + expect(got, q) + expect(got, dealer) + HALF
-            y = kernels.trunc_finish(c, kd.draw(label + "/u0", n), kd.draw(label + "/u1", n), m, True)
-            t_p = kd.draw(label + "/tP", n)
-            half_q = y - t_p
+            half_q = fused.open_finish(m_p, expect(got, q), expect(got, dealer), u0, u1, t_p, m, True)
             got = yield Exchange(send={q: [half_q]}, recv={q: [n]})
             return (t_p, half_q + expect(got, q))  # (t_P, t_Q)
-        kd = self.keys.pair(dealer)  # self.me == q
-        m_q = z + kd.draw(label + "/rQ", n)
+        mine = self.keys.pair(dealer).draw(label + "/Q", 2 * n)  # self.me == q
+        r_q, t_d = mine[:n], mine[n:]
+        m_q = z + r_q
         got = yield Exchange(send={p: [m_q]}, recv={p: [n], dealer: [n, n, n]})
-        c = m_q + expect(got, p) + expect(got, dealer, 0) + HALF
-        y = kernels.trunc_finish(c, expect(got, dealer, 1), expect(got, dealer, 2), m, False)
-        t_d = kd.draw(label + "/tD", n)
-        half_p = y - t_d
+        half_p = fused.open_finish(
+            m_q, expect(got, p), expect(got, dealer, 0), expect(got, dealer, 1),
+            expect(got, dealer, 2), t_d, m, False,
+        )
         got = yield Exchange(send={p: [half_p]}, recv={p: [n]})
         return (half_p + expect(got, p), t_d)  # (t_Q, t_D)
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from smc import kernels
 from smc.protocols.base import Proto
 from smc.protocols.keys import KeyRing
 from smc.ring import U64
@@ -86,8 +87,9 @@ class Suite(ABC):
 
 
 def local_product(kind: Bilinear, x: U64, y: U64) -> U64:
-    from smc import kernels
-
+    """The plaintext ring version of a bilinear map: elementwise product or matmul."""
     if kind == "mul":
         return x * y
+    if x.ndim == 1 and y.ndim == 1:
+        return kernels.ring_dot(x, y)
     return kernels.ring_matmul(x, y)

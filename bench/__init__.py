@@ -1,0 +1,1 @@
+"""Benchmarks (``python -m smc.bench...`` or the scripts in bench/). Not part of the tests."""
