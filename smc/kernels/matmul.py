@@ -56,50 +56,29 @@ _MAX_BLOCK = 341
 _CHUNK_ELEMS = 1 << 22
 
 
-def _limb_operands(a: U64, b: U64, block: int) -> tuple[F64, F64, int]:
-    """Split ``a`` (..., m, k) and ``b`` (..., k, n) into blocked float64 limb matrices.
+def _fill_limbs(av: U64, bv: U64, la: F64, lb: F64, scratch: U64) -> None:
+    """Write the float64 limbs of the blocked operands into ``la`` and ``lb``.
 
-    Returns ``(la, lb, kb)`` with ``la`` of shape (..., nb, m, 4, kb) holding, per inner block,
-    the limbs ``[2*A1, A2, A0, A1]`` and ``lb`` of shape (..., nb, 3, kb, n) holding
-    ``[B1; B0; B2]``; the inner dimension is zero-padded to ``nb * kb``. With this layout every
-    limb group is a contiguous slice: ``A0 @ B0`` = la[.., 2, :] @ lb[.., 1, :, :],
-    ``A0 B1 + A1 B0`` = la[.., 2:4, :] @ lb[.., 0:2, :, :] and
-    ``2 A1 B1 + A2 B0 + A0 B2`` = la[.., 0:3, :] @ lb[.., 0:3, :, :].
+    ``av`` is (..., nb, m, kb) and ``bv`` (..., nb, kb, n); ``la`` (..., nb, m, 4, kb) receives
+    per inner block ``[2*A1, A2, A0, A1]`` and ``lb`` (..., nb, 3, kb, n) receives
+    ``[B1; B0; B2]``. With this layout every limb group is a contiguous slice:
+    ``A0 B0`` = la[.., 2, :] @ lb[.., 1, :, :], ``A0 B1 + A1 B0`` = la[.., 2:4, :] @
+    lb[.., 0:2, :, :] and ``2 A1 B1 + A2 B0 + A0 B2`` = la[.., 0:3, :] @ lb[.., 0:3, :, :].
+    ``scratch`` holds at least ``max(av.size, bv.size)`` elements.
     """
-    k = a.shape[-1]
-    n = b.shape[-1]
-    nb = -(-k // block)
-    kb = -(-k // nb)
-    kp = nb * kb
-    if kp != k:
-        a_pad = np.zeros((*a.shape[:-1], kp), dtype=np.uint64)
-        a_pad[..., :k] = a
-        b_pad = np.zeros((*b.shape[:-2], kp, n), dtype=np.uint64)
-        b_pad[..., :k, :] = b
-        a, b = a_pad, b_pad
-    av = np.swapaxes(a.reshape(*a.shape[:-1], nb, kb), -3, -2)  # (..., nb, m, kb)
-    bv = b.reshape(*b.shape[:-2], nb, kb, n)  # (..., nb, kb, n)
     m21 = np.uint64((1 << 21) - 1)
     m22 = np.uint64((1 << 22) - 1)
-    la = np.empty((*av.shape[:-1], 4, kb), dtype=np.float64)
-    la[..., 0, :] = (av >> np.uint64(21)) & (m21 << np.uint64(1))  # 2 * A1
-    la[..., 1, :] = av >> np.uint64(43)  # A2
-    la[..., 2, :] = av & m22  # A0
-    la[..., 3, :] = (av >> np.uint64(22)) & m21  # A1
-    lb = np.empty((*bv.shape[:-2], 3, kb, n), dtype=np.float64)
-    lb[..., 0, :, :] = (bv >> np.uint64(22)) & m21  # B1
-    lb[..., 1, :, :] = bv & m22  # B0
-    lb[..., 2, :, :] = bv >> np.uint64(43)  # B2
-    return la, lb, kb
-
-
-def _group_sum(x: F64, y: F64) -> U64:
-    """Exact float64 block products ``x @ y`` (..., nb, m, n) summed over blocks modulo 2^64."""
-    prod: U64 = np.matmul(x, y).astype(np.uint64)
-    if prod.shape[-3] == 1:
-        return prod[..., 0, :, :]  # a fresh array: callers may modify it in place
-    total: U64 = np.sum(prod, axis=-3, dtype=np.uint64)
-    return total
+    tmp = scratch[: av.size].reshape(av.shape)
+    np.right_shift(av, np.uint64(22), out=tmp)
+    np.bitwise_and(tmp, m21, out=la[..., 3, :], casting="unsafe")  # A1
+    np.multiply(la[..., 3, :], 2.0, out=la[..., 0, :])  # 2 * A1
+    np.right_shift(av, np.uint64(43), out=la[..., 1, :], casting="unsafe")  # A2
+    np.bitwise_and(av, m22, out=la[..., 2, :], casting="unsafe")  # A0
+    tmp = scratch[: bv.size].reshape(bv.shape)
+    np.right_shift(bv, np.uint64(22), out=tmp)
+    np.bitwise_and(tmp, m21, out=lb[..., 0, :, :], casting="unsafe")  # B1
+    np.bitwise_and(bv, m22, out=lb[..., 1, :, :], casting="unsafe")  # B0
+    np.right_shift(bv, np.uint64(43), out=lb[..., 2, :, :], casting="unsafe")  # B2
 
 
 def _matmul_2d(a: U64, b: U64, block: int = _MAX_BLOCK, chunk_elems: int = _CHUNK_ELEMS) -> U64:
@@ -116,28 +95,69 @@ def _matmul_2d(a: U64, b: U64, block: int = _MAX_BLOCK, chunk_elems: int = _CHUN
     out = np.zeros((*batch, m, n), dtype=np.uint64)
     if out.size == 0 or k == 0:
         return out
-    la, lb, kb = _limb_operands(a, b, block)
-    nb = la.shape[-4]
-    per_block = max(1, int(np.prod(batch, dtype=np.int64)) * m * n)
-    step = max(1, chunk_elems // per_block)
+    nb = -(-k // block)  # number of inner blocks
+    kb = -(-k // nb)  # balanced block size <= block
+    if nb * kb != k:  # zero-pad the inner dimension to nb * kb
+        a_pad = np.zeros((*a.shape[:-1], nb * kb), dtype=np.uint64)
+        a_pad[..., :k] = a
+        b_pad = np.zeros((*b.shape[:-2], nb * kb, n), dtype=np.uint64)
+        b_pad[..., :k, :] = b
+        a, b = a_pad, b_pad
+    av = np.swapaxes(a.reshape(*a.shape[:-1], nb, kb), -3, -2)  # (..., nb, m, kb)
+    bv = b.reshape(*b.shape[:-2], nb, kb, n)  # (..., nb, kb, n)
+    step = max(1, min(nb, chunk_elems // out.size))  # inner blocks per batched BLAS call
+
+    # One workspace for all temporaries: limb matrices, scratch, block products (float64 and
+    # uint64) and their sum over blocks. Few large allocations matter: page faults on many
+    # fresh temporaries otherwise cost as much as the BLAS calls for mid-sized matrices.
+    shapes = [
+        (*av.shape[:-1], 4, kb),  # la (float64)
+        (*bv.shape[:-2], 3, kb, n),  # lb (float64)
+        (max(av.size, bv.size),),  # scratch
+        (*batch, step, m, n),  # fbuf (float64)
+        (*batch, step, m, n),  # ubuf
+        (*batch, m, n) if step > 1 else (0,),  # acc
+    ]
+    sizes = [int(np.prod(shape, dtype=np.int64)) for shape in shapes]
+    work = np.empty(sum(sizes), dtype=np.uint64)
+    parts = [
+        p.reshape(shape)
+        for p, shape in zip(np.split(work, np.cumsum(sizes)[:-1]), shapes, strict=True)
+    ]
+    la, lb, fbuf = (parts[i].view(np.float64) for i in (0, 1, 3))
+    scratch, ubuf, acc = parts[2], parts[4], parts[5]
+    _fill_limbs(av, bv, la, lb, scratch)
+
     for start in range(0, nb, step):
         xa = la[..., start : start + step, :, :, :]
         yb = lb[..., start : start + step, :, :, :]
+        c = xa.shape[-4]
         lead_a, lead_b = xa.shape[:-3], yb.shape[:-3]
-        g0 = _group_sum(xa[..., 2, :], yb[..., 1, :, :])
-        g22 = _group_sum(
-            xa[..., 2:4, :].reshape(*lead_a, m, 2 * kb),
-            yb[..., 0:2, :, :].reshape(*lead_b, 2 * kb, n),
-        )
-        g43 = _group_sum(
-            xa[..., 0:3, :].reshape(*lead_a, m, 3 * kb),
-            yb[..., 0:3, :, :].reshape(*lead_b, 3 * kb, n),
-        )
-        g22 <<= np.uint64(22)
-        g43 <<= np.uint64(43)
-        out += g0
-        out += g22
-        out += g43
+        groups = [
+            (xa[..., 2, :], yb[..., 1, :, :], 0),  # A0 B0
+            (  # A0 B1 + A1 B0
+                xa[..., 2:4, :].reshape(*lead_a, m, 2 * kb),
+                yb[..., 0:2, :, :].reshape(*lead_b, 2 * kb, n),
+                22,
+            ),
+            (  # 2 A1 B1 + A2 B0 + A0 B2
+                xa[..., 0:3, :].reshape(*lead_a, m, 3 * kb),
+                yb[..., 0:3, :, :].reshape(*lead_b, 3 * kb, n),
+                43,
+            ),
+        ]
+        for x, y, shift in groups:
+            fb = fbuf[..., :c, :, :]
+            ub = ubuf[..., :c, :, :]
+            np.matmul(x, y, out=fb)
+            np.copyto(ub, fb, casting="unsafe")  # exact: integers in [0, 2^53]
+            if c == 1:
+                total = ub[..., 0, :, :]
+            else:
+                total = np.add.reduce(ub, axis=-3, dtype=np.uint64, out=acc)
+            if shift:
+                np.left_shift(total, np.uint64(shift), out=total)
+            np.add(out, total, out=out)
     return out
 
 

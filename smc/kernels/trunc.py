@@ -32,6 +32,7 @@ def _flat(a: U64) -> U64:
 
 # ------------------------------------------------------------------------- dealer: u0, u1 shares
 
+
 def _dealer_py(r_a: U64, r_b: U64, r_c: U64, s0: U64, s1: U64, m: np.uint64) -> tuple[U64, U64]:
     n = r_a.shape[0]
     u0 = np.empty(n, dtype=np.uint64)
@@ -64,7 +65,9 @@ def dealer_corrections_reference(
     return low - k - s0, low + k - s1
 
 
-def dealer_corrections(r_a: U64, r_b: U64, r_c: U64, s0: U64, s1: U64, bits: int) -> tuple[U64, U64]:
+def dealer_corrections(
+    r_a: U64, r_b: U64, r_c: U64, s0: U64, s1: U64, bits: int
+) -> tuple[U64, U64]:
     """With r = r_a + r_b + r_c: the explicit shares (u0 - s0, u1 - s1) the dealer sends."""
     args = [_flat(a) for a in (r_a, r_b, r_c, s0, s1)]
     if _jit_disabled():
@@ -74,6 +77,7 @@ def dealer_corrections(r_a: U64, r_b: U64, r_c: U64, s0: U64, s1: U64, bits: int
 
 
 # ------------------------------------------------------------------------- opener: finish + mask
+
 
 def _open_finish_py(
     a: U64, b: U64, c: U64, u0: U64, u1: U64, t: U64, m: np.uint64, public: bool

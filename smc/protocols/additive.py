@@ -27,6 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from smc import kernels
+from smc.protocols import binary
 from smc.protocols.base import Exchange, Proto, Received, expect, idle
 from smc.protocols.keys import KeyRing
 from smc.protocols.suite import Bilinear, Cost, Share, Suite, local_product
@@ -34,6 +35,8 @@ from smc.ring import U64
 
 HALF = np.uint64(1 << 62)
 MASK63 = np.uint64((1 << 63) - 1)
+ONE = np.uint64(1)
+ALL_ONES = np.uint64((1 << 64) - 1)
 
 
 def share(value: U64, masks: Sequence[U64]) -> list[Share]:
@@ -145,6 +148,76 @@ class Additive(Suite):
         u = (kd.draw(label + "/u0", size), kd.draw(label + "/u1", size))
         return (yield from self._trunc_open(label, a[0], bits, u))
 
+    # ------------------------------------------------------------------ binary sharing
+    def b_xor_public(self, a: Share, c: U64) -> Share:
+        (x,) = a
+        return (x ^ c,) if self.me == 0 else (x ^ np.zeros_like(c),)
+
+    def _xor_open(self, mine: U64, got: Received) -> U64:
+        total = mine.copy()
+        for j in self.others:
+            total ^= expect(got, j)
+        return total
+
+    def b_and(self, label: str, a: Share, b: Share, shape: tuple[int, ...]) -> Proto[Share]:
+        """Binary Beaver triple: open d = x ^ A, e = y ^ B; z = C ^ d&B ^ A&e ^ d&e. One round."""
+        kd = self.keys.pair(self.dealer)
+        size = _size(shape)
+        a_j, b_j = kd.draw(label + "/A", size), kd.draw(label + "/B", size)
+        d_j = np.broadcast_to(a[0], shape).reshape(-1) ^ a_j
+        e_j = np.broadcast_to(b[0], shape).reshape(-1) ^ b_j
+        recv: dict[int, list[int]] = {j: [size, size] for j in self.others}
+        if self.me == 0:
+            recv[self.dealer] = [size]
+        got = yield Exchange(send={j: [d_j, e_j] for j in self.others}, recv=recv)
+        d, e = d_j.copy(), e_j.copy()
+        for j in self.others:
+            d ^= expect(got, j, 0)
+            e ^= expect(got, j, 1)
+        if self.me == 0:
+            z = expect(got, self.dealer) ^ (d & b_j) ^ (a_j & e) ^ (d & e)
+        else:
+            z = kd.draw(label + "/C", size) ^ (d & b_j) ^ (a_j & e)
+        return (z.reshape(shape),)
+
+    def a2b(self, label: str, a: Share, shape: tuple[int, ...]) -> Proto[Share]:
+        """Open c = x + r for a dealt r known in both sharings; x = c + ~r + 1 in binary, where the
+        generate/propagate bits with the public c are local. Seven rounds."""
+        kd = self.keys.pair(self.dealer)
+        size = _size(shape)
+        c_j = np.ascontiguousarray(a[0]).reshape(-1) + kd.draw(label + "/r", size)
+        recv: dict[int, list[int]] = {j: [size] for j in self.others}
+        if self.me == 0:
+            recv[self.dealer] = [size]
+        got = yield Exchange(send={j: [c_j] for j in self.others}, recv=recv)
+        c = self._open_sum(c_j, got)
+        if self.me == 0:
+            not_r = expect(got, self.dealer) ^ ALL_ONES
+        else:
+            not_r = kd.draw(label + "/rho", size)
+        g: Share = ((not_r & c).reshape(shape),)
+        p = self.b_xor_public((not_r.reshape(shape),), c.reshape(shape))
+        g = self.b_xor(g, self.b_and_public(p, ONE))  # carry-in 1 at bit 0
+        carries = yield from binary.prefix_carries(self, label, g, p, shape)
+        return self.b_xor_public(self.b_xor(p, self.b_shift(carries, 1)), ONE)
+
+    def b2a_bit(self, label: str, a: Share, shape: tuple[int, ...]) -> Proto[Share]:
+        """Dealt random bit s (binary shares from PRF keys, party 0's arithmetic share explicit):
+        open t = b ^ s; then b = t + s - 2ts locally. One round."""
+        kd = self.keys.pair(self.dealer)
+        size = _size(shape)
+        mine = np.broadcast_to(a[0] & ONE, shape).reshape(-1) ^ (kd.draw(label + "/sig", size) & ONE)
+        recv: dict[int, list[int]] = {j: [size] for j in self.others}
+        if self.me == 0:
+            recv[self.dealer] = [size]
+        got = yield Exchange(send={j: [mine] for j in self.others}, recv=recv)
+        s_j = expect(got, self.dealer) if self.me == 0 else kd.draw(label + "/s", size)
+        t = self._xor_open(mine, got) & ONE
+        b = s_j - np.uint64(2) * t * s_j
+        if self.me == 0:
+            b = b + t
+        return (b.reshape(shape),)
+
     def open(self, label: str, a: Share, shape: tuple[int, ...], to: int | None) -> Proto[U64 | None]:
         size = _size(shape)
         mine = np.ascontiguousarray(a[0]).reshape(-1)
@@ -212,6 +285,35 @@ class Dealer(Suite):
     def open(self, label: str, a: Share, shape: tuple[int, ...], to: int | None) -> Proto[U64 | None]:
         yield from idle(1)
         return None
+
+    def _xor_draws(self, label: str, size: int, parties: range) -> U64:
+        total = np.zeros(size, dtype=np.uint64)
+        for j in parties:
+            total ^= self.keys.pair(j).draw(label, size)
+        return total
+
+    def b_xor_public(self, a: Share, c: U64) -> Share:
+        return ()
+
+    def b_and(self, label: str, a: Share, b: Share, shape: tuple[int, ...]) -> Proto[Share]:
+        size = _size(shape)
+        every = range(self.n)
+        c_all = self._xor_draws(label + "/A", size, every) & self._xor_draws(label + "/B", size, every)
+        yield Exchange(send={0: [c_all ^ self._xor_draws(label + "/C", size, range(1, self.n))]})
+        return ()
+
+    def a2b(self, label: str, a: Share, shape: tuple[int, ...]) -> Proto[Share]:
+        size = _size(shape)
+        r = self._sum_draws(label + "/r", size, range(self.n))
+        yield Exchange(send={0: [r ^ self._xor_draws(label + "/rho", size, range(1, self.n))]})
+        yield from binary.prefix_carries(self, label, (), (), shape)
+        return ()
+
+    def b2a_bit(self, label: str, a: Share, shape: tuple[int, ...]) -> Proto[Share]:
+        size = _size(shape)
+        bit = self._xor_draws(label + "/sig", size, range(self.n)) & ONE
+        yield Exchange(send={0: [bit - self._sum_draws(label + "/s", size, range(1, self.n))]})
+        return ()
 
 
 def additive_costs(op: str, size: int, n: int) -> Cost:

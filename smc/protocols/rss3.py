@@ -30,12 +30,15 @@ import numpy as np
 
 from smc import kernels
 from smc.kernels import trunc as fused
+from smc.protocols import binary
 from smc.protocols.base import Exchange, Proto, Received, expect, lockstep
+from smc.protocols.keys import KeyRing
 from smc.protocols.suite import Bilinear, Cost, Share, Suite, local_product
 from smc.ring import U64
 
 HALF = np.uint64(1 << 62)
 MASK63 = np.uint64((1 << 63) - 1)
+ONE = np.uint64(1)
 
 
 def share(value: U64, rand: U64, rand2: U64) -> tuple[Share, Share, Share]:
@@ -55,8 +58,8 @@ class Rss3(Suite):
     name = "rss3"
     components = 2
 
-    def __init__(self, me: int, n: int, keys: object) -> None:
-        super().__init__(me, n, keys)  # type: ignore[arg-type]
+    def __init__(self, me: int, n: int, keys: KeyRing) -> None:
+        super().__init__(me, n, keys)
         self.next = (me + 1) % 3
         self.prev = (me + 2) % 3
 
@@ -169,6 +172,62 @@ class Rss3(Suite):
         )
         got = yield Exchange(send={p: [half_p]}, recv={p: [n]})
         return (half_p + expect(got, p), t_d)  # (t_Q, t_D)
+
+    # ------------------------------------------------------------------ binary sharing
+    def b_xor_public(self, a: Share, c: U64) -> Share:
+        x0, x1 = a
+        zero = np.zeros_like(c)
+        if self.me == 0:
+            return (x0 ^ c, x1 ^ zero)
+        if self.me == 2:
+            return (x0 ^ zero, x1 ^ c)
+        return (x0 ^ zero, x1 ^ zero)
+
+    def b_and(self, label: str, a: Share, b: Share, shape: tuple[int, ...]) -> Proto[Share]:
+        """Replicated AND: local cross terms, an XOR zero-sharing, one resharing message."""
+        x0, x1 = a
+        y0, y1 = b
+        size = int(np.prod(shape, dtype=np.int64))
+        z = np.broadcast_to((x0 & (y0 ^ y1)) ^ (x1 & y0), shape).reshape(-1)
+        zi = z ^ self.keys.pair(self.next).draw(label, size) ^ self.keys.pair(self.prev).draw(label, size)
+        got = yield Exchange(send={self.prev: [zi]}, recv={self.next: [size]})
+        return (zi.reshape(shape), expect(got, self.next).reshape(shape))
+
+    def a2b(self, label: str, a: Share, shape: tuple[int, ...]) -> Proto[Share]:
+        """x = (x_0 + x_1) + x_2: party 0 binary-shares v = x_0 + x_1 (one round); x_2 is already
+        held in the clear by parties 1 and 2, a trivial binary sharing; then a binary adder
+        (one AND round for the generate bits and six prefix rounds). Eight rounds."""
+        size = int(np.prod(shape, dtype=np.int64))
+        x0, x1 = a
+        zero = np.zeros(shape, dtype=np.uint64)
+        if self.me == 0:
+            v1 = self.keys.pair(1).draw(label + "/v", size)
+            v0 = self.keys.pair(2).draw(label + "/v", size)
+            v2 = np.ascontiguousarray(x0 + x1).reshape(-1) ^ v0 ^ v1
+            yield Exchange(send={1: [v2], 2: [v2]})
+            vs: Share = (v0.reshape(shape), v1.reshape(shape))
+            ws: Share = (zero, zero)
+        else:
+            got = yield Exchange(recv={0: [size]})
+            v2 = expect(got, 0).reshape(shape)
+            mine = self.keys.pair(0).draw(label + "/v", size).reshape(shape)
+            vs, ws = ((mine, v2), (zero, x1)) if self.me == 1 else ((v2, mine), (x0, zero))
+        return (yield from binary.add_binary(self, label, vs, ws, shape))
+
+    def b2a_bit(self, label: str, a: Share, shape: tuple[int, ...]) -> Proto[Share]:
+        """b = b_0 ^ b_1 ^ b_2 = e ^ b_2 with e = b_0 ^ b_1 known to party 0, which shares it
+        (one round); then b = e + b_2 - 2*e*b_2 with one integer product (one round)."""
+        e = (a[0] ^ a[1]) & ONE if self.me == 0 else None
+        e_share = yield from self.input(label + "/e", 0, e, shape)
+        zero = np.zeros(shape, dtype=np.uint64)
+        if self.me == 0:
+            b2: Share = (zero, zero)
+        elif self.me == 1:
+            b2 = (zero, np.broadcast_to(a[1] & ONE, shape))
+        else:
+            b2 = (np.broadcast_to(a[0] & ONE, shape), zero)
+        prod = yield from self.bilinear(label + "/m", "mul", e_share, b2, shape, shape, shape, 0)
+        return self.sub(self.add(e_share, b2), self.mul_public(prod, np.uint64(2)))
 
     def open(self, label: str, a: Share, shape: tuple[int, ...], to: int | None) -> Proto[U64 | None]:
         size = int(np.prod(shape, dtype=np.int64))

@@ -65,6 +65,35 @@ class Suite(ABC):
     def add_public(self, a: Share, c: U64) -> Share:
         """Add a public ring array (broadcasting)."""
 
+    # binary (XOR) sharing: the same component layout, with XOR in place of + -----------------
+    def b_xor(self, a: Share, b: Share) -> Share:
+        return tuple(x ^ y for x, y in zip(a, b, strict=True))
+
+    def b_and_public(self, a: Share, c: U64) -> Share:
+        return tuple(x & c for x in a)
+
+    def b_shift(self, a: Share, bits: int) -> Share:
+        """Shift every component left (bits > 0) or right (bits < 0); linear over XOR."""
+        if bits >= 0:
+            return tuple(x << np.uint64(bits) for x in a)
+        return tuple(x >> np.uint64(-bits) for x in a)
+
+    @abstractmethod
+    def b_xor_public(self, a: Share, c: U64) -> Share:
+        """XOR a public word into a binary sharing."""
+
+    @abstractmethod
+    def b_and(self, label: str, a: Share, b: Share, shape: tuple[int, ...]) -> Proto[Share]:
+        """Bitwise AND of two binary-shared 64-bit words (one round)."""
+
+    @abstractmethod
+    def a2b(self, label: str, a: Share, shape: tuple[int, ...]) -> Proto[Share]:
+        """Arithmetic to binary sharing of the same 64-bit value (bit decomposition)."""
+
+    @abstractmethod
+    def b2a_bit(self, label: str, a: Share, shape: tuple[int, ...]) -> Proto[Share]:
+        """A binary-shared bit (in bit 0 of every component) to an arithmetic sharing of 0/1."""
+
     # interactive --------------------------------------------------------------------------------
     @abstractmethod
     def input(self, label: str, owner: int, value: U64 | None, shape: tuple[int, ...]) -> Proto[Share]:
