@@ -5,7 +5,24 @@ operators, run it locally with :func:`simulate`. Everything under ``smc.protocol
 ``smc.kernels``, ``smc.prg`` and ``smc.ring`` is hazmat.
 """
 
-from smc.api import ProgramBuilder, SecureArray, concatenate, dot, matmul, stack
+from smc.api import (
+    ProgramBuilder,
+    SecureArray,
+    concatenate,
+    dot,
+    matmul,
+    maximum,
+    median,
+    minimum,
+    quantile,
+    relu,
+    softmax,
+    sort,
+    sort_by_key,
+    stack,
+    top_k,
+    where,
+)
 from smc.config import FixedPointConfig, SessionConfig
 from smc.errors import (
     ConfigError,
@@ -38,7 +55,17 @@ __all__ = [
     "concatenate",
     "dot",
     "matmul",
+    "maximum",
+    "median",
+    "minimum",
+    "quantile",
+    "relu",
     "simulate",
+    "softmax",
+    "sort",
+    "sort_by_key",
     "stack",
+    "top_k",
+    "where",
 ]
 __version__ = "0.1.0"

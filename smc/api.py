@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from smc.config import FixedPointConfig
-from smc.encoding import encode_fixed, encode_int
+from smc.encoding import encode_fixed, encode_int, extra_bits
 from smc.errors import ProgramError
 from smc.ir import Node, Output, Program, encode_const, infer, parse_index
 
@@ -123,16 +123,6 @@ class ProgramBuilder:
         return Program(self.parties, self.fixed.frac_bits, tuple(self._nodes), tuple(self._outputs))
 
 
-def extra_bits(values: np.ndarray, frac_bits: int) -> int:
-    """Extra fractional bits for a public multiplier: -floor(log2 max|c|) for |c| < 1, capped at
-    min(frac_bits, 46 - 2*frac_bits) so that the truncation headroom rule still leaves room."""
-    top = float(np.max(np.abs(values))) if values.size else 0.0
-    if top == 0.0 or top >= 0.5:
-        return 0
-    want = int(-np.floor(np.log2(top)))
-    return max(0, min(want, frac_bits, 46 - 2 * frac_bits, 30 - frac_bits))
-
-
 def _cast_pair(a: SecureArray, b: SecureArray) -> tuple[SecureArray, SecureArray]:
     if a.dtype == b.dtype:
         return a, b
@@ -186,7 +176,106 @@ class SecureArray:
         return f"SecureArray(node={self.id}, {kind} {self.dtype}{list(self.shape)})"
 
     def __bool__(self) -> bool:
-        raise TypeError("a secure array has no truth value while tracing; use smc.where (next release)")
+        raise TypeError("a secure array has no truth value while tracing; use smc.where(cond, a, b)")
+
+    # ------------------------------------------------------------------------------ comparisons
+    __hash__ = None  # type: ignore[assignment]  # == builds a comparison, as in numpy
+
+    def _cmp(self, rel: str, other: Any) -> SecureArray:
+        x, y = _cast_pair(self, self.builder.lift(other))
+        return self.builder._add("cmp", [x, y], {"rel": rel})
+
+    def __lt__(self, other: Any) -> SecureArray:
+        return self._cmp("lt", other)
+
+    def __le__(self, other: Any) -> SecureArray:
+        return self._cmp("le", other)
+
+    def __gt__(self, other: Any) -> SecureArray:
+        return self._cmp("gt", other)
+
+    def __ge__(self, other: Any) -> SecureArray:
+        return self._cmp("ge", other)
+
+    def __eq__(self, other: Any) -> SecureArray:  # type: ignore[override]
+        return self._cmp("eq", other)
+
+    def __ne__(self, other: Any) -> SecureArray:  # type: ignore[override]
+        return self._cmp("ne", other)
+
+    def __abs__(self) -> SecureArray:
+        return self.builder._add("abs", [self])
+
+    def relu(self) -> SecureArray:
+        return self.builder._add("relu", [self])
+
+    def _reduce(self, fn: str, axis: int | None, keepdims: bool) -> SecureArray:
+        attrs: dict[str, Any] = {"fn": fn, "axis": axis}
+        if keepdims:
+            attrs["keepdims"] = True
+        return self.builder._add("reduce", [self], attrs)
+
+    def max(self, axis: int | None = None, keepdims: bool = False) -> SecureArray:
+        """Maximum by a tournament of comparisons (ceil(log2 n) levels)."""
+        return self._reduce("max", axis, keepdims)
+
+    def min(self, axis: int | None = None, keepdims: bool = False) -> SecureArray:
+        return self._reduce("min", axis, keepdims)
+
+    def argmax(self, axis: int | None = None) -> SecureArray:
+        """Index of the first maximum (a secret int), as numpy.argmax."""
+        return self._reduce("argmax", axis, False)
+
+    def argmin(self, axis: int | None = None) -> SecureArray:
+        return self._reduce("argmin", axis, False)
+
+    def sort(self, descending: bool = False) -> SecureArray:
+        """Oblivious sort of a 1-D array (bitonic network; nothing about the order leaks)."""
+        return self.builder._add("sort", [self], {"descending": bool(descending)})
+
+    # ------------------------------------------------------------------------------ bits
+    def bits(self) -> SecureArray:
+        """Bit decomposition of secret integers: shape + (64,), least significant bit first,
+        two's complement."""
+        return self.builder._add("bits", [self])
+
+    def _bitwise(self, fn: str, other: Any) -> SecureArray:
+        return self.builder._add("bitwise", [self, self.builder.lift(other)], {"fn": fn})
+
+    def __and__(self, other: Any) -> SecureArray:
+        return self._bitwise("and", other)
+
+    def __or__(self, other: Any) -> SecureArray:
+        return self._bitwise("or", other)
+
+    def __xor__(self, other: Any) -> SecureArray:
+        return self._bitwise("xor", other)
+
+    # ------------------------------------------------------------------------------ functions
+    def _func(self, fn: str) -> SecureArray:
+        return self.builder._add("func", [self.to_fixed()], {"fn": fn})
+
+    def reciprocal(self) -> SecureArray:
+        """1/x (0 maps to 0). Method and measured error: docs/numerics.md."""
+        return self._func("reciprocal")
+
+    def sqrt(self) -> SecureArray:
+        return self._func("sqrt")
+
+    def rsqrt(self) -> SecureArray:
+        return self._func("rsqrt")
+
+    def exp(self) -> SecureArray:
+        return self._func("exp")
+
+    def log(self) -> SecureArray:
+        return self._func("log")
+
+    def sigmoid(self) -> SecureArray:
+        return self._func("sigmoid")
+
+    def tanh(self) -> SecureArray:
+        return self._func("tanh")
 
     # ------------------------------------------------------------------------------ arithmetic
     def _bin(self, op: str, other: Any, reflected: bool = False) -> SecureArray:
@@ -227,9 +316,12 @@ class SecureArray:
         return self
 
     def __truediv__(self, other: Any) -> SecureArray:
-        """Division by a public number (multiplication by its fixed-point reciprocal)."""
+        """Division: by a public number, multiplication by its fixed-point reciprocal; by a secret,
+        multiplication by the secret reciprocal (docs/numerics.md)."""
         if isinstance(other, SecureArray):
-            raise ProgramError("division by a secret value arrives with the nonlinear operations")
+            if not other.secret:
+                raise ProgramError("divide by a public constant directly, not a traced constant")
+            return self.to_fixed() * other.reciprocal()
         den = np.asarray(other, dtype=np.float64)
         if np.any(den == 0):
             raise ProgramError("division by a public zero")
@@ -313,6 +405,83 @@ def _builder_of(arrays: Sequence[Any]) -> ProgramBuilder:
         if isinstance(a, SecureArray):
             return a.builder
     raise ProgramError("at least one operand must be a secure array of a program")
+
+
+def where(cond: Any, a: Any, b: Any) -> SecureArray:
+    """Elementwise cond ? a : b with cond a 0/1 int array (for example a comparison)."""
+    builder = _builder_of([cond, a, b])
+    x, y = _cast_pair(builder.lift(a), builder.lift(b))
+    return builder._add("where", [builder.lift(cond), x, y])
+
+
+def maximum(a: Any, b: Any) -> SecureArray:
+    builder = _builder_of([a, b])
+    x, y = builder.lift(a), builder.lift(b)
+    return where(x < y, y, x)
+
+
+def minimum(a: Any, b: Any) -> SecureArray:
+    builder = _builder_of([a, b])
+    x, y = builder.lift(a), builder.lift(b)
+    return where(y < x, y, x)
+
+
+def relu(x: SecureArray) -> SecureArray:
+    return x.relu()
+
+
+def sort(x: SecureArray, descending: bool = False) -> SecureArray:
+    return x.sort(descending)
+
+
+def sort_by_key(keys: SecureArray, payload: SecureArray, descending: bool = False) -> tuple[SecureArray, SecureArray]:
+    """Sort rows of ``payload`` (n, m) by ``keys`` (n,), carrying the payload obliviously.
+    Returns (sorted keys, sorted payload). Rows with equal keys come out in network order."""
+    b = _builder_of([keys, payload])
+    k, p = b.lift(keys), b.lift(payload)
+    if k.ndim != 1 or p.ndim not in (1, 2) or p.shape[0] != k.shape[0]:
+        raise ProgramError(f"sort_by_key: keys must be (n,) and payload (n,) or (n, m); got {k.shape}, {p.shape}")
+    p2 = p.reshape(-1, 1) if p.ndim == 1 else p
+    table = concatenate([k.reshape(-1, 1), p2], axis=1)
+    out = b._add("sort_rows", [table], {"key": 0, "descending": bool(descending)})
+    sorted_payload = out[:, 1:]
+    if k.dtype != table.dtype:
+        raise ProgramError("sort_by_key: keys and payload must share a dtype (cast with to_fixed)")
+    return out[:, 0], (sorted_payload.reshape(-1) if p.ndim == 1 else sorted_payload)
+
+
+def median(x: SecureArray) -> SecureArray:
+    """Median of a 1-D array (mean of the two middle elements for even length), via sort."""
+    return quantile(x, 0.5)
+
+
+def quantile(x: SecureArray, q: float) -> SecureArray:
+    """q-quantile of a 1-D array with numpy's default linear interpolation, via an oblivious sort."""
+    if not 0.0 <= q <= 1.0:
+        raise ProgramError(f"quantile q={q} is outside [0, 1]")
+    if x.ndim != 1 or x.size == 0:
+        raise ProgramError("quantile takes a non-empty 1-D array")
+    s = x.to_fixed().sort()
+    pos = q * (x.size - 1)
+    lo = int(np.floor(pos))
+    frac = pos - lo
+    if frac == 0.0:
+        return s[lo]
+    return s[lo] + (s[lo + 1] - s[lo]) * frac
+
+
+def top_k(x: SecureArray, k: int) -> SecureArray:
+    """The k largest values of a 1-D array, largest first."""
+    if not 0 < k <= x.size:
+        raise ProgramError(f"top_k: k={k} must be in 1..{x.size}")
+    return x.sort(descending=True)[:k]
+
+
+def softmax(x: SecureArray, axis: int = -1) -> SecureArray:
+    """exp(x - max) / sum(exp(x - max)) along ``axis``."""
+    shifted = x.to_fixed() - x.to_fixed().max(axis=axis, keepdims=True)
+    e = shifted.exp()
+    return e * e.sum(axis=axis, keepdims=True).reciprocal()
 
 
 def concatenate(arrays: Sequence[Any], axis: int = 0) -> SecureArray:

@@ -68,3 +68,15 @@ def encode_int(values: Any) -> U64:
 
 def decode_int(values: U64) -> npt.NDArray[np.int64]:
     return to_signed(values).copy()
+
+
+def extra_bits(values: Any, frac_bits: int) -> int:
+    """Extra fractional bits for a public multiplier: -floor(log2 max|c|) for |c| < 1/2, capped at
+    min(frac_bits, 46 - 2*frac_bits, 30 - frac_bits) so that the truncation headroom rule still
+    leaves room. Keeps the relative precision of small constants near 2^-frac_bits."""
+    arr = np.asarray(values, dtype=np.float64)
+    top = float(np.max(np.abs(arr))) if arr.size else 0.0
+    if top == 0.0 or top >= 0.5:
+        return 0
+    want = int(-np.floor(np.log2(top)))
+    return max(0, min(want, frac_bits, 46 - 2 * frac_bits, 30 - frac_bits))

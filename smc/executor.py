@@ -25,7 +25,8 @@ from smc import kernels
 from smc.config import SessionConfig
 from smc.encoding import decode_fixed, decode_int, encode_fixed, encode_int
 from smc.errors import InputError, ProtocolError
-from smc.ir import Node, Program, decode_const, parse_index
+from smc.dispatch import public_nonlinear, start_nonlinear
+from smc.ir import NONLINEAR_OPS, Node, Program, decode_const, parse_index
 from smc.protocols.additive import Additive, Dealer
 from smc.protocols.base import Exchange, Proto, Received, merge, split, split_flat
 from smc.protocols.keys import KeyRing
@@ -277,7 +278,17 @@ class Executor:
             return None
         if node.op == "trunc":
             return self._trunc_op(label, node, values[args[0].id])
+        if node.op in NONLINEAR_OPS:
+            vals = [self._at_scale(a, values) for a in args]
+            return start_nonlinear(suite, label, node, args, vals, fb)
         return None
+
+    def _at_scale(self, node: Node, values: dict[int, Value]) -> Value:
+        """A value at the program's scale (constants may be stored with extra fractional bits)."""
+        extra = self._scale(node) - self.config.fixed.frac_bits if node.op == "const" else 0
+        if self.is_dealer:
+            return ()
+        return arshift(values[node.id], extra) if extra else values[node.id]
 
     def _public_output(self, i: int, values: dict[int, Value]) -> Value:
         out = self.program.outputs[i - len(self.program.nodes)]
@@ -392,5 +403,7 @@ def _public_op(node: Node, arg_nodes: list[Node], args: list[U64], fb: int) -> U
         return args[0] * np.uint64(1 << fb)
     if op == "trunc":
         return arshift(args[0], node.attrs["bits"])
+    if op in NONLINEAR_OPS:
+        return public_nonlinear(node, arg_nodes, args, fb)
     (out,) = _structural(node, arg_nodes, [(a,) for a in args])
     return np.asarray(out, dtype=np.uint64)

@@ -254,7 +254,9 @@ def infer(op: str, args: list[Node] | list[Typed], attrs: dict[str, Any], partie
     """Shape, dtype and secrecy of an op's result; raises ProgramError on any inconsistency."""
     secret = any(a.secret for a in args)
     arity = {"input": 0, "const": 0, "neg": 1, "sum": 1, "reshape": 1, "transpose": 1,
-             "getitem": 1, "to_fixed": 1, "trunc": 1, "add": 2, "sub": 2, "mul": 2, "matmul": 2}
+             "getitem": 1, "to_fixed": 1, "trunc": 1, "add": 2, "sub": 2, "mul": 2, "matmul": 2,
+             "cmp": 2, "where": 3, "abs": 1, "relu": 1, "reduce": 1, "sort": 1, "sort_rows": 1,
+             "bits": 1, "bitwise": 2, "func": 1}
     if op in arity and len(args) != arity[op]:
         raise ProgramError(f"{where}: {op} takes {arity[op]} arguments, got {len(args)}")
     try:
@@ -335,6 +337,8 @@ def infer(op: str, args: list[Node] | list[Typed], attrs: dict[str, Any], partie
             if out_dtype not in DTYPES:
                 raise ProgramError(f"{where}: trunc dtype must be one of {DTYPES}")
             return Typed(args[0].shape, out_dtype, secret)
+        if op in NONLINEAR_OPS:
+            return _infer_nonlinear(op, args, attrs, secret, where)
     except ProgramError:
         raise
     except (ValueError, IndexError, TypeError) as exc:
@@ -369,3 +373,68 @@ def matmul_shape(a: Shape, b: Shape) -> Shape:
     rows = (a2[-2],) if len(a) > 1 else ()
     cols = (b2[-1],) if len(b) > 1 else ()
     return (*np.broadcast_shapes(a2[:-2], b2[:-2]), *rows, *cols)
+
+
+NONLINEAR_OPS = ("cmp", "where", "abs", "relu", "reduce", "sort", "sort_rows", "bits", "bitwise", "func")
+COMPARISONS = ("lt", "le", "gt", "ge", "eq", "ne")
+REDUCTIONS = ("max", "min", "argmax", "argmin")
+FUNCTIONS = ("reciprocal", "sqrt", "rsqrt", "exp", "log", "sigmoid", "tanh")
+BITWISE = ("and", "or", "xor")
+
+
+def _infer_nonlinear(op: str, args: list[Node] | list[Typed], attrs: dict[str, Any], secret: bool,
+                     where: str) -> Typed:
+    if op == "cmp":
+        if attrs.get("rel") not in COMPARISONS:
+            raise ProgramError(f"{where}: comparison must be one of {COMPARISONS}")
+        _same_dtype(args, where)
+        return Typed(np.broadcast_shapes(args[0].shape, args[1].shape), "int", secret)
+    if op == "where":
+        if args[0].dtype != "int":
+            raise ProgramError(f"{where}: where() needs an int 0/1 condition (a comparison result)")
+        dtype = _same_dtype(args[1:], where)
+        return Typed(np.broadcast_shapes(*(a.shape for a in args)), dtype, secret)
+    if op in ("abs", "relu"):
+        return Typed(args[0].shape, args[0].dtype, secret)
+    if op == "reduce":
+        fn, axis = attrs.get("fn"), attrs.get("axis")
+        if fn not in REDUCTIONS:
+            raise ProgramError(f"{where}: reduction must be one of {REDUCTIONS}")
+        if axis is not None and not isinstance(axis, int):
+            raise ProgramError(f"{where}: reduction axis must be null or an int")
+        shape = args[0].shape
+        if axis is None:
+            if not int(np.prod(shape, dtype=np.int64)):
+                raise ProgramError(f"{where}: {fn} of an empty array")
+            out: Shape = (1,) * len(shape) if attrs.get("keepdims") else ()
+        else:
+            if not -len(shape) <= axis < len(shape):
+                raise ProgramError(f"{where}: axis {axis} out of range for shape {shape}")
+            ax = axis % len(shape)
+            if shape[ax] == 0:
+                raise ProgramError(f"{where}: {fn} over an empty axis")
+            out = shape[:ax] + ((1,) if attrs.get("keepdims") else ()) + shape[ax + 1:]
+        return Typed(out, "int" if fn.startswith("arg") else args[0].dtype, secret)
+    if op == "sort":
+        if len(args[0].shape) != 1:
+            raise ProgramError(f"{where}: sort takes a 1-D array (use sort_rows for tables)")
+        return Typed(args[0].shape, args[0].dtype, secret)
+    if op == "sort_rows":
+        shape = args[0].shape
+        key = attrs.get("key")
+        if len(shape) != 2 or not isinstance(key, int) or not 0 <= key < shape[1]:
+            raise ProgramError(f"{where}: sort_rows takes an (n, m) table and a key column in 0..m-1")
+        return Typed(shape, args[0].dtype, secret)
+    if op == "bits":
+        if args[0].dtype != "int":
+            raise ProgramError(f"{where}: bit decomposition takes a secret int array")
+        return Typed((*args[0].shape, 64), "int", secret)
+    if op == "bitwise":
+        if attrs.get("fn") not in BITWISE or any(a.dtype != "int" for a in args):
+            raise ProgramError(f"{where}: bitwise {BITWISE} take two int arrays")
+        return Typed(np.broadcast_shapes(args[0].shape, args[1].shape), "int", secret)
+    if attrs.get("fn") not in FUNCTIONS:
+        raise ProgramError(f"{where}: function must be one of {FUNCTIONS}")
+    if args[0].dtype != "fixed":
+        raise ProgramError(f"{where}: {attrs['fn']} takes a fixed-point array")
+    return Typed(args[0].shape, "fixed", secret)

@@ -43,8 +43,12 @@ def cost_program(n: int, size: int) -> tuple[smc.Program, dict[str, int]]:
     p.output("t", trunc, to="p1")
     prog = p.build()
     ids = {
-        "input": xf.id, "mul_int": mul_int.id, "mul_fixed": mul_fixed.id, "trunc": trunc.id,
-        "open_all": len(prog.nodes), "open_one": len(prog.nodes) + 1,
+        "input": xf.id,
+        "mul_int": mul_int.id,
+        "mul_fixed": mul_fixed.id,
+        "trunc": trunc.id,
+        "open_all": len(prog.nodes),
+        "open_one": len(prog.nodes) + 1,
     }
     return prog, ids
 

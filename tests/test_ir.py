@@ -23,8 +23,9 @@ from smc.ir import MAX_ELEMENTS, Program, canonical_json
 PARTIES = ["a", "b", "c"]
 
 
-def traced(const: float = 0.3, shape: tuple[int, int] = (2, 3), to: str = "c",
-           frac_bits: int = 16) -> Program:
+def traced(
+    const: float = 0.3, shape: tuple[int, int] = (2, 3), to: str = "c", frac_bits: int = 16
+) -> Program:
     """A program touching most ops: inputs, matmul, public fraction, int constant, sum, getitem."""
     p = smc.ProgramBuilder(PARTIES, frac_bits=frac_bits)
     x = p.input("a", "x", shape=shape)
@@ -103,15 +104,24 @@ unary = st.sampled_from(["neg", "sum0", "T", "scale", "half", "slice"])
 binary = st.sampled_from(["add", "sub", "mul", "matmul"])
 
 
-@given(st.lists(st.tuples(unary, binary, st.integers(0, 10)), min_size=1, max_size=6),
-       st.integers(1, 4), st.integers(4, 20))
+@given(
+    st.lists(st.tuples(unary, binary, st.integers(0, 10)), min_size=1, max_size=6),
+    st.integers(1, 4),
+    st.integers(4, 20),
+)
 def test_random_programs_round_trip(steps: list[tuple[str, str, int]], side: int, fb: int) -> None:
     p = smc.ProgramBuilder(PARTIES, frac_bits=fb)
     pool = [p.input(PARTIES[k], f"in{k}", shape=(side, side)) for k in range(3)]
     for un, bi, pick in steps:
         a = pool[pick % len(pool)]
-        u = {"neg": lambda v: -v, "sum0": lambda v: v.sum(0, keepdims=True) + v, "T": lambda v: v.T,
-             "scale": lambda v: v * 3, "half": lambda v: v / 2, "slice": lambda v: v[::-1]}[un](a)
+        u = {
+            "neg": lambda v: -v,
+            "sum0": lambda v: v.sum(0, keepdims=True) + v,
+            "T": lambda v: v.T,
+            "scale": lambda v: v * 3,
+            "half": lambda v: v / 2,
+            "slice": lambda v: v[::-1],
+        }[un](a)
         b = pool[(pick + 1) % len(pool)]
         v = {"add": u + b, "sub": u - b, "mul": u * b, "matmul": u @ b}[bi]
         pool.append(v)
@@ -134,15 +144,29 @@ def test_refuses_argument_referencing_later_node() -> None:
 
 
 def test_refuses_wrong_arity() -> None:
-    refused(mutate(traced(), lambda o: node(o, "matmul")["args"].pop()), r"node 2: matmul takes 2 arguments, got 1")
-    refused(mutate(traced(), lambda o: node(o, "neg")["args"].append(0)), r"node \d+: neg takes 1 arguments, got 2")
+    refused(
+        mutate(traced(), lambda o: node(o, "matmul")["args"].pop()),
+        r"node 2: matmul takes 2 arguments, got 1",
+    )
+    refused(
+        mutate(traced(), lambda o: node(o, "neg")["args"].append(0)),
+        r"node \d+: neg takes 1 arguments, got 2",
+    )
 
 
 def test_refuses_declared_shape_inconsistent_with_inference() -> None:
-    refused(mutate(traced(), lambda o: node(o, "matmul").__setitem__("shape", [2, 5])),
-            r"node 2 \(matmul\): declared \(2, 5\).*give \(2, 4\)")
-    refused(mutate(traced(), lambda o: node(o, "matmul").__setitem__("dtype", "int")), r"node 2 \(matmul\): declared")
-    refused(mutate(traced(), lambda o: node(o, "matmul").__setitem__("secret", False)), r"node 2 \(matmul\): declared")
+    refused(
+        mutate(traced(), lambda o: node(o, "matmul").__setitem__("shape", [2, 5])),
+        r"node 2 \(matmul\): declared \(2, 5\).*give \(2, 4\)",
+    )
+    refused(
+        mutate(traced(), lambda o: node(o, "matmul").__setitem__("dtype", "int")),
+        r"node 2 \(matmul\): declared",
+    )
+    refused(
+        mutate(traced(), lambda o: node(o, "matmul").__setitem__("secret", False)),
+        r"node 2 \(matmul\): declared",
+    )
 
 
 def test_refuses_matmul_inner_dimension_mismatch() -> None:
@@ -155,24 +179,44 @@ def test_refuses_matmul_inner_dimension_mismatch() -> None:
 
 
 def test_refuses_unknown_op_and_bad_dtypes() -> None:
-    refused(mutate(traced(), lambda o: node(o, "neg").__setitem__("op", "exp")), r"node \d+: unknown op 'exp'")
-    refused(mutate(traced(), lambda o: o["nodes"][0]["attrs"].__setitem__("dtype", "float")),
-            r"node 0: input dtype must be one of")
-    refused(mutate(traced(), lambda o: node(o, "const")["attrs"].__setitem__("dtype", "f64")),
-            r"node \d+: const needs dtype")
-    refused(mutate(traced(), lambda o: o["nodes"][0].__setitem__("dtype", "float")), r"node 0 \(input\): declared")
+    refused(
+        mutate(traced(), lambda o: node(o, "neg").__setitem__("op", "exp")),
+        r"node \d+: unknown op 'exp'",
+    )
+    refused(
+        mutate(traced(), lambda o: o["nodes"][0]["attrs"].__setitem__("dtype", "float")),
+        r"node 0: input dtype must be one of",
+    )
+    refused(
+        mutate(traced(), lambda o: node(o, "const")["attrs"].__setitem__("dtype", "f64")),
+        r"node \d+: const needs dtype",
+    )
+    refused(
+        mutate(traced(), lambda o: o["nodes"][0].__setitem__("dtype", "float")),
+        r"node 0 \(input\): declared",
+    )
 
 
 def test_refuses_unknown_input_owner_and_recipient() -> None:
-    refused(mutate(traced(), lambda o: o["nodes"][1]["attrs"].__setitem__("party", "mallory")),
-            r"node 1: input owner 'mallory' is not a party")
-    refused(mutate(traced(), lambda o: o["outputs"][0]["recipients"].append("mallory")),
-            r"output 0: recipient 'mallory' is not a party")
-    refused(mutate(traced(), lambda o: o["outputs"][0].__setitem__("node", 999)), r"output 0: node 999 does not exist")
+    refused(
+        mutate(traced(), lambda o: o["nodes"][1]["attrs"].__setitem__("party", "mallory")),
+        r"node 1: input owner 'mallory' is not a party",
+    )
+    refused(
+        mutate(traced(), lambda o: o["outputs"][0]["recipients"].append("mallory")),
+        r"output 0: recipient 'mallory' is not a party",
+    )
+    refused(
+        mutate(traced(), lambda o: o["outputs"][0].__setitem__("node", 999)),
+        r"output 0: node 999 does not exist",
+    )
 
 
 def test_refuses_duplicate_output_names() -> None:
-    refused(mutate(traced(), lambda o: o["outputs"][1].__setitem__("name", "o")), r"output 1: duplicate output name 'o'")
+    refused(
+        mutate(traced(), lambda o: o["outputs"][1].__setitem__("name", "o")),
+        r"output 1: duplicate output name 'o'",
+    )
 
 
 def test_refuses_oversized_blob() -> None:
@@ -183,7 +227,7 @@ def test_refuses_oversized_blob() -> None:
 
 @pytest.mark.parametrize(
     "blob",
-    [b"not json", b"", b"{", "{\"parties\":[\"\u00e9\"]}".encode(), b"\xff\xfe{}", b"\x00"],
+    [b"not json", b"", b"{", '{"parties":["\u00e9"]}'.encode(), b"\xff\xfe{}", b"\x00"],
 )
 def test_refuses_non_json_and_non_ascii(blob: bytes) -> None:
     refused(blob, "not canonical JSON")
@@ -202,9 +246,14 @@ def test_refuses_non_canonical_json() -> None:
 
 @pytest.mark.parametrize(
     ("shape", "match"),
-    [([-1, 3], "non-negative integers"), ([2, "3"], "non-negative integers"), ([2, True], "non-negative"),
-     ([2.0, 3], "non-negative integers"), ([1 << 20, 1 << 20], f"exceeds {MAX_ELEMENTS} elements"),
-     ("23", "non-negative integers")],
+    [
+        ([-1, 3], "non-negative integers"),
+        ([2, "3"], "non-negative integers"),
+        ([2, True], "non-negative"),
+        ([2.0, 3], "non-negative integers"),
+        ([1 << 20, 1 << 20], f"exceeds {MAX_ELEMENTS} elements"),
+        ("23", "non-negative integers"),
+    ],
 )
 def test_refuses_bad_input_shapes(shape: Any, match: str) -> None:
     def fn(o: dict[str, Any]) -> None:
@@ -218,8 +267,14 @@ def test_refuses_bad_structure() -> None:
     refused(mutate(traced(), lambda o: o.__setitem__("version", 2)), "unsupported IR version 2")
     refused(mutate(traced(), lambda o: o.pop("outputs")), "missing field 'outputs'")
     refused(mutate(traced(), lambda o: o.__setitem__("parties", [])), "parties must be non-empty")
-    refused(mutate(traced(), lambda o: o["nodes"][1].__setitem__("id", 7)), r"node 1: ids must be 0..N-1")
-    refused(mutate(traced(), lambda o: o["nodes"][1].__setitem__("secret", 1)), r"node 1: field 'secret' has the wrong type")
+    refused(
+        mutate(traced(), lambda o: o["nodes"][1].__setitem__("id", 7)),
+        r"node 1: ids must be 0..N-1",
+    )
+    refused(
+        mutate(traced(), lambda o: o["nodes"][1].__setitem__("secret", 1)),
+        r"node 1: field 'secret' has the wrong type",
+    )
 
 
 def test_refuses_const_data_of_wrong_length() -> None:
@@ -228,8 +283,14 @@ def test_refuses_const_data_of_wrong_length() -> None:
 
     with pytest.raises(ProgramError, match="constant holds 2 values"):
         Program.from_bytes(mutate(traced(), short))
-    refused(mutate(traced(), lambda o: node(o, "const")["attrs"].__setitem__("data", "zz")), r"node \d+ \(const\)")
-    refused(mutate(traced(), lambda o: node(o, "const")["attrs"].__setitem__("data", "0011")), r"node \d+ \(const\)")
+    refused(
+        mutate(traced(), lambda o: node(o, "const")["attrs"].__setitem__("data", "zz")),
+        r"node \d+ \(const\)",
+    )
+    refused(
+        mutate(traced(), lambda o: node(o, "const")["attrs"].__setitem__("data", "0011")),
+        r"node \d+ \(const\)",
+    )
 
 
 @pytest.mark.xfail(
@@ -267,7 +328,8 @@ def test_refuses_bools_and_floats_where_ints_belong(where: str) -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="engine bug: Program.from_bytes (smc/ir.py) lets json.loads accept NaN and deep nesting; "
+    reason="engine bug: Program.from_bytes (smc/ir.py) lets json.loads accept NaN and deep "
+    "nesting; "
     "re-encoding with allow_nan=False raises ValueError, deep nesting raises RecursionError, "
     "neither is a ProgramError",
 )

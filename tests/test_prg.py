@@ -57,8 +57,12 @@ def test_chi2_critical_matches_tables() -> None:
 # ------------------------------------------------------------------------------ determinism
 
 
-@given(st.binary(min_size=16, max_size=16), st.binary(max_size=32), st.text(max_size=20),
-       st.integers(0, 300))
+@given(
+    st.binary(min_size=16, max_size=16),
+    st.binary(max_size=32),
+    st.text(max_size=20),
+    st.integers(0, 300),
+)
 def test_draw_is_deterministic(key: bytes, salt: bytes, label: str, n: int) -> None:
     a = PRF(key, salt).draw(label, n)
     b = PRF(key, salt).draw(label, n)
@@ -131,8 +135,16 @@ def test_small_lengths_match_aes_ctr(n: int) -> None:
 
 @pytest.mark.parametrize(
     "n",
-    [CHUNK_WORDS - 1, CHUNK_WORDS, CHUNK_WORDS + 1, CHUNK_WORDS + 2, (1 << 17) + 1,
-     2 * CHUNK_WORDS, 2 * CHUNK_WORDS + 1, 3 * CHUNK_WORDS + 7],
+    [
+        CHUNK_WORDS - 1,
+        CHUNK_WORDS,
+        CHUNK_WORDS + 1,
+        CHUNK_WORDS + 2,
+        (1 << 17) + 1,
+        2 * CHUNK_WORDS,
+        2 * CHUNK_WORDS + 1,
+        3 * CHUNK_WORDS + 7,
+    ],
 )
 def test_lengths_across_chunk_boundaries_match_aes_ctr(n: int) -> None:
     salt = hashlib.sha256(b"session").digest()[:16]

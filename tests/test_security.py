@@ -142,11 +142,16 @@ def program(n: int, recipient: int) -> smc.Program:
 
 INPUT_SETS = {
     "zeros": lambda n: {
-        "x": np.zeros(N), "y": np.zeros(N), "i1": np.zeros(N, dtype=np.int64), "i2": np.zeros(N, dtype=np.int64)
+        "x": np.zeros(N),
+        "y": np.zeros(N),
+        "i1": np.zeros(N, dtype=np.int64),
+        "i2": np.zeros(N, dtype=np.int64),
     },
     "large": lambda n: {
-        "x": np.full(N, 500.0), "y": np.full(N, -499.75),
-        "i1": np.full(N, 12345, dtype=np.int64), "i2": np.full(N, -(2**20), dtype=np.int64),
+        "x": np.full(N, 500.0),
+        "y": np.full(N, -499.75),
+        "i1": np.full(N, 12345, dtype=np.int64),
+        "i2": np.full(N, -(2**20), dtype=np.int64),
     },
 }
 
@@ -162,7 +167,9 @@ def run(suite: str, n: int, recipient: int, which: str) -> smc.SimulationResult:
     x, y = vals["x"], vals["y"]
     ref = x * y + x * y * x + x * 0.3
     assert np.max(np.abs(res[names[recipient]]["fixed"] - ref)) <= 1e-2
-    np.testing.assert_array_equal(res[names[recipient]]["int"], vals["i1"] * vals["i2"] * vals["i1"])
+    np.testing.assert_array_equal(
+        res[names[recipient]]["int"], vals["i1"] * vals["i2"] * vals["i1"]
+    )
     for i, name in enumerate(names):
         if i != recipient:
             assert res[name] == {}
@@ -180,9 +187,13 @@ def coalition_view(res: smc.SimulationResult, members: set[int]) -> list[tuple[i
 
 
 CASES = [
-    ("rss3", 3, 0, {1}), ("rss3", 3, 0, {2}), ("rss3", 3, 1, {0}),
-    ("additive", 2, 0, {1}), ("additive", 2, 1, {0}),
-    ("additive", 3, 0, {1, 2}), ("additive", 3, 2, {0, 1}),
+    ("rss3", 3, 0, {1}),
+    ("rss3", 3, 0, {2}),
+    ("rss3", 3, 1, {0}),
+    ("additive", 2, 0, {1}),
+    ("additive", 2, 1, {0}),
+    ("additive", 3, 0, {1, 2}),
+    ("additive", 3, 2, {0, 1}),
 ]
 
 
@@ -231,7 +242,9 @@ def _record_opened_shares(monkeypatch: pytest.MonkeyPatch) -> dict[int, list[tup
 
         def open_recorded(label: str, a: Any, shape: Any, to: Any) -> Any:
             if a:  # the dealer holds no share (None or ())
-                shares.setdefault(me, []).append(tuple(np.array(c, dtype=np.uint64).reshape(-1) for c in a))
+                shares.setdefault(me, []).append(
+                    tuple(np.array(c, dtype=np.uint64).reshape(-1) for c in a)
+                )
             return original(label, a, shape, to)
 
         suite.open = open_recorded  # type: ignore[method-assign]
@@ -263,7 +276,9 @@ def test_only_the_recipient_can_complete_the_output(
     x = p.input(names[0], "x", shape=64)
     y = p.input(names[1], "y", shape=64)
     p.output("out", x * y + x, to=names[recipient])
-    res = smc.simulate(p.build(), {names[0]: {"x": xv}, names[1]: {"y": yv}}, suite=suite, record_view=True)
+    res = smc.simulate(
+        p.build(), {names[0]: {"x": xv}, names[1]: {"y": yv}}, suite=suite, record_view=True
+    )
     got = res[names[recipient]]["out"]
     fx, fy = np.rint(xv * 65536) / 65536, np.rint(yv * 65536) / 65536
     assert np.max(np.abs(got - (fx * fy + fx))) <= 2.0**-16

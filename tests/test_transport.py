@@ -198,8 +198,12 @@ def test_bandwidth_cap_in_a_simulated_session() -> None:
     p.output("s", x.sum(), to="p1")
     prog = p.build()
     start = time.perf_counter()
-    res = smc.simulate(prog, {"p0": {"x": np.ones(n, dtype=np.int64)}}, suite="rss3",
-                       netem=NetemConfig(bandwidth_bps=bw))
+    res = smc.simulate(
+        prog,
+        {"p0": {"x": np.ones(n, dtype=np.int64)}},
+        suite="rss3",
+        netem=NetemConfig(bandwidth_bps=bw),
+    )
     wall = time.perf_counter() - start
     assert res["p1"]["s"] == n
     ideal = 8 * n * 8 / bw  # 0.16 s

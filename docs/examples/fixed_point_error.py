@@ -10,12 +10,14 @@ signs, with every product below the precondition bound, plus the range edges.
 
 The script asserts the bound on every element and prints, per suite: the maximum absolute error
 in ulps, the fraction of products rounded up, the fraction a perfect stochastic rounding would
-round up (the mean fractional part), and the mean signed error (bias) in ulps.
+round up (the mean fractional part), the mean signed error (bias) in ulps, and the fraction
+rounded up per quarter of the fractional part (stochastic rounding: about 1/8, 3/8, 5/8, 7/8).
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +47,7 @@ def sample(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def measure(suite: str, parties: int, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+def measure(suite: str, parties: int, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     names = [f"p{i}" for i in range(parties)]
     p = smc.ProgramBuilder(names, frac_bits=FRAC_BITS)
     a = p.input(names[0], "x", shape=x.shape)
@@ -65,7 +67,10 @@ def measure(suite: str, parties: int, x: np.ndarray, y: np.ndarray) -> dict[str,
     assert np.all(up[frac == 0] == 0), f"{suite}: an exact product was rounded"
     err = up - frac  # signed error in ulps, exact
     assert np.max(np.abs(err)) < 1.0
+    quarters = np.minimum((frac * 4).astype(np.int64), 3)
+    by_quarter = [float(np.mean(up[quarters == q])) for q in range(4)]
     return {
+        "up_by_quarter": by_quarter,
         "max_abs_err_ulps": float(np.max(np.abs(err))),
         "rounded_up": float(np.mean(up)),
         "expected_up": float(np.mean(frac)),
@@ -80,11 +85,14 @@ def main() -> None:
     args = ap.parse_args()
     x, y = sample(args.n, args.seed)
     print(f"{args.n:,} fixed-point products per suite, frac_bits={FRAC_BITS}, |x*y| < 2^30")
-    print(f"{'suite':<14} {'max |err| (ulp)':>16} {'rounded up':>11} {'ideal':>8} {'bias (ulp)':>11}")
+    header = ("suite", "max |err| (ulp)", "rounded up", "ideal", "bias (ulp)")
+    print(f"{header[0]:<14} {header[1]:>16} {header[2]:>11} {header[3]:>8} {header[4]:>11}")
     for suite, parties in [("rss3", 3), ("additive", 3), ("additive", 2)]:
         m = measure(suite, parties, x, y)
         print(f"{suite + ' n=' + str(parties):<14} {m['max_abs_err_ulps']:>16.6f} "
               f"{m['rounded_up']:>11.4%} {m['expected_up']:>8.4%} {m['bias_ulps']:>+11.2e}")
+        quarters = ", ".join(f"{u:.1%}" for u in m["up_by_quarter"])
+        print(f"{'':<14} rounded up by quarter of the fractional part: {quarters}")
         # stochastic rounding: P(round up) equals the fractional part, so no bias on average
         assert abs(m["rounded_up"] - m["expected_up"]) < 5 / np.sqrt(args.n) + 1e-9
     print("all results match their plaintext references (floor or floor+1, |error| < 1 ulp)")
