@@ -42,9 +42,19 @@ class HubConfig:
     log_level: str = "info"
 
 
-KEYS = {"name": str, "listen": str, "cert": str, "key": str, "ca": str, "database": str,
-        "clients": list, "heartbeat_interval_s": (int, float), "max_running": int,
-        "max_deadline_s": (int, float), "log_level": str}
+KEYS: dict[str, type | tuple[type, ...]] = {
+    "name": str,
+    "listen": str,
+    "cert": str,
+    "key": str,
+    "ca": str,
+    "database": str,
+    "clients": list,
+    "heartbeat_interval_s": (int, float),
+    "max_running": int,
+    "max_deadline_s": (int, float),
+    "log_level": str,
+}
 
 
 def parse(raw: dict[str, Any], base: Path) -> HubConfig:
@@ -63,12 +73,17 @@ def parse(raw: dict[str, Any], base: Path) -> HubConfig:
     if not all(isinstance(c, str) for c in clients):
         raise HubConfigError("[hub]: clients must be a list of names")
     return HubConfig(
-        cert=base / h["cert"], key=base / h["key"], ca=base / h["ca"],
-        database=base / h.get("database", "hub.db"), name=h.get("name", "hub"),
-        listen=h.get("listen", "127.0.0.1:7443"), clients=frozenset(clients),
+        cert=base / h["cert"],
+        key=base / h["key"],
+        ca=base / h["ca"],
+        database=base / h.get("database", "hub.db"),
+        name=h.get("name", "hub"),
+        listen=h.get("listen", "127.0.0.1:7443"),
+        clients=frozenset(clients),
         heartbeat_interval_s=float(h.get("heartbeat_interval_s", 2.0)),
         max_running=int(h.get("max_running", 16)),
-        max_deadline_s=float(h.get("max_deadline_s", 3600.0)), log_level=h.get("log_level", "info"),
+        max_deadline_s=float(h.get("max_deadline_s", 3600.0)),
+        log_level=h.get("log_level", "info"),
     )
 
 

@@ -32,6 +32,7 @@ from smc.proto.v1 import hub_pb2, task_pb2
 log = logging.getLogger("smc.hub")
 
 MAX_PROGRAM_BYTES = 64 << 20
+OFFLINE_AFTER_BEATS = 5  # missed heartbeat intervals before a party counts as offline
 
 
 class HubError(Exception):
@@ -57,9 +58,18 @@ class Active:
 
 
 class HubCore:
-    def __init__(self, store: TaskStore, ca_pem: bytes, *, name: str = "hub",
-                 clients: frozenset[str] = frozenset({"*"}), max_running: int = 16,
-                 max_deadline_s: float = 3600.0, heartbeat_s: float = 2.0, tap: Tap | None = None) -> None:
+    def __init__(
+        self,
+        store: TaskStore,
+        ca_pem: bytes,
+        *,
+        name: str = "hub",
+        clients: frozenset[str] = frozenset({"*"}),
+        max_running: int = 16,
+        max_deadline_s: float = 3600.0,
+        heartbeat_s: float = 2.0,
+        tap: Tap | None = None,
+    ) -> None:
         self.store = store
         self.ca_pem = ca_pem
         self.name = name
@@ -74,21 +84,27 @@ class HubCore:
         self._cond = threading.Condition(threading.RLock())
         failed = store.interrupt_unfinished("hub restarted while the task was unfinished")
         if failed:
-            log.warning("tasks interrupted by a hub restart marked failed", extra={"tasks": len(failed)})
+            log.warning(
+                "tasks interrupted by a hub restart marked failed", extra={"tasks": len(failed)}
+            )
 
     # ================================================================================ clients
     def submit(self, client: Identity, req: hub_pb2.SubmitRequest) -> str:
         if client.role != "client":
             raise HubError("denied", f"{client} may not submit tasks: only client certificates can")
         if "*" not in self.clients and client.name not in self.clients:
-            raise HubError("denied", f"client {client.name!r} is not authorised to submit tasks to this hub")
+            raise HubError(
+                "denied", f"client {client.name!r} is not authorised to submit tasks to this hub"
+            )
         signed = req.manifest
         try:
             man = Manifest.from_bytes(signed.manifest)
         except ManifestError as exc:
             raise HubError("invalid", str(exc)) from None
         if man.client != client.name:
-            raise HubError("denied", f"the manifest names client {man.client!r}, the caller is {client.name!r}")
+            raise HubError(
+                "denied", f"the manifest names client {man.client!r}, the caller is {client.name!r}"
+            )
         try:
             verify_cert(signed.client_cert, self.ca_pem, "client", client.name)
             verify_signature(signed.client_cert, signed.manifest, signed.signature, "manifest")
@@ -99,34 +115,58 @@ class HubCore:
             raise HubError("too_large", f"program is {len(blob)} bytes, above {MAX_PROGRAM_BYTES}")
         digest = hashlib.sha256(blob).hexdigest()
         if not (digest == man.program_sha256 == req.program.sha256):
-            raise HubError("invalid", f"program hash mismatch: the manifest names {man.program_sha256[:12]}…, "
-                                      f"the program sent hashes to {digest[:12]}…")
+            raise HubError(
+                "invalid",
+                f"program hash mismatch: the manifest names {man.program_sha256[:12]}…, "
+                f"the program sent hashes to {digest[:12]}…",
+            )
         now = now_ms()
         if man.deadline_ms <= now:
             raise HubError("invalid", "the task deadline has already passed")
         if man.deadline_ms - now > self.max_deadline_ms:
-            raise HubError("invalid", f"deadline is more than {self.max_deadline_ms // 1000} s away")
+            raise HubError(
+                "invalid", f"deadline is more than {self.max_deadline_ms // 1000} s away"
+            )
         self._check_endpoints(man)
         rec = TaskRecord(
-            task_id=man.task_id, client=client.name, state="queued", manifest=signed.manifest,
-            signature=signed.signature, client_cert=signed.client_cert, program=blob,
-            program_sha256=digest, endpoints=list(man.endpoints), created_ms=now,
+            task_id=man.task_id,
+            client=client.name,
+            state="queued",
+            manifest=signed.manifest,
+            signature=signed.signature,
+            client_cert=signed.client_cert,
+            program=blob,
+            program_sha256=digest,
+            endpoints=list(man.endpoints),
+            created_ms=now,
             deadline_ms=man.deadline_ms,
         )
         try:
             self.store.create(rec)
         except KeyError:
-            raise HubError("exists", f"task {man.task_id} was already submitted (replayed request?)") from None
+            raise HubError(
+                "exists", f"task {man.task_id} was already submitted (replayed request?)"
+            ) from None
         offer = hub_pb2.TaskOffer(task_id=man.task_id, manifest=signed, program=req.program)
         with self._cond:
-            self._active[man.task_id] = Active(man.task_id, client.name, list(man.endpoints),
-                                               man.deadline_ms, "queued", offer)
-            self._event(man.task_id, "submitted", "", f"by {client.name}, program {digest[:12]}…", "queued")
+            self._active[man.task_id] = Active(
+                man.task_id, client.name, list(man.endpoints), man.deadline_ms, "queued", offer
+            )
+            self._event(
+                man.task_id, "submitted", "", f"by {client.name}, program {digest[:12]}…", "queued"
+            )
             self._queue.append(man.task_id)
             self._dispatch()
-        log.info("task submitted", extra={"task_id": man.task_id, "client": client.name,
-                                          "program": digest[:16], "endpoints": ",".join(man.endpoints)})
-        return man.task_id
+        log.info(
+            "task submitted",
+            extra={
+                "task_id": man.task_id,
+                "client": client.name,
+                "program": digest[:16],
+                "endpoints": ",".join(man.endpoints),
+            },
+        )
+        return str(man.task_id)
 
     def _check_endpoints(self, man: Manifest) -> None:
         for name in man.endpoints:
@@ -135,7 +175,10 @@ class HubCore:
             if entry is None:
                 raise HubError("precondition", f"party {name!r} is not registered with this hub")
             if entry.role != role:
-                raise HubError("precondition", f"{name!r} is registered as a {entry.role}, the task needs a {role}")
+                raise HubError(
+                    "precondition",
+                    f"{name!r} is registered as a {entry.role}, the task needs a {role}",
+                )
             if not entry.online:
                 raise HubError("unavailable", f"party {name!r} is offline")
             if man.suite not in entry.suites:
@@ -152,23 +195,42 @@ class HubCore:
     def status(self, client: Identity, task_id: str) -> hub_pb2.TaskStatus:
         rec = self._own(client, task_id)
         return hub_pb2.TaskStatus(
-            task_id=rec.task_id, state=rec.state, reason=rec.reason,
-            participants=[task_pb2.Participant(name=p["name"], role=p["role"], endpoint=p["endpoint"],
-                                               cert=p["cert"].encode("ascii")) for p in rec.participants],
-            announcements=[task_pb2.Announcement(body=b, signature=s)
-                           for _, (b, s) in sorted(rec.announcements.items())],
-            results=[task_pb2.EncryptedResult(party=p, nonce=n, ciphertext=c) for p, n, c in rec.results],
-            created_ms=rec.created_ms, finished_ms=rec.finished_ms,
+            task_id=rec.task_id,
+            state=rec.state,
+            reason=rec.reason,
+            participants=[
+                task_pb2.Participant(
+                    name=p["name"],
+                    role=p["role"],
+                    endpoint=p["endpoint"],
+                    cert=p["cert"].encode("ascii"),
+                )
+                for p in rec.participants
+            ],
+            announcements=[
+                task_pb2.Announcement(body=b, signature=s)
+                for _, (b, s) in sorted(rec.announcements.items())
+            ],
+            results=[
+                task_pb2.EncryptedResult(party=p, nonce=n, ciphertext=c) for p, n, c in rec.results
+            ],
+            created_ms=rec.created_ms,
+            finished_ms=rec.finished_ms,
         )
 
     def cancel(self, client: Identity, task_id: str, reason: str) -> None:
         self._own(client, task_id)
         with self._cond:
             if task_id in self._active:
-                self._finish(task_id, "cancelled", f"cancelled by {client.name}: {reason or 'no reason given'}")
+                self._finish(
+                    task_id,
+                    "cancelled",
+                    f"cancelled by {client.name}: {reason or 'no reason given'}",
+                )
 
-    def watch(self, client: Identity, task_id: str, after_seq: int,
-              alive: Callable[[], bool]) -> Iterator[Event]:
+    def watch(
+        self, client: Identity, task_id: str, after_seq: int, alive: Callable[[], bool]
+    ) -> Iterator[Event]:
         self._own(client, task_id)
         seq = after_seq
         while alive():
@@ -183,23 +245,41 @@ class HubCore:
                     self._cond.wait(timeout=1.0)
 
     def parties(self) -> hub_pb2.ListPartiesReply:
-        return hub_pb2.ListPartiesReply(parties=[
-            hub_pb2.PartyInfo(name=e.name, role=e.role, endpoint=e.endpoint, online=e.online,
-                              datasets=list(e.datasets), last_seen_ms=e.last_seen_ms)
-            for e in self.registry.all()
-        ])
+        return hub_pb2.ListPartiesReply(
+            parties=[
+                hub_pb2.PartyInfo(
+                    name=e.name,
+                    role=e.role,
+                    endpoint=e.endpoint,
+                    online=e.online,
+                    datasets=list(e.datasets),
+                    last_seen_ms=e.last_seen_ms,
+                )
+                for e in self.registry.all()
+            ]
+        )
 
     # ================================================================================ parties
-    def register(self, party: Identity, cert_pem: bytes, req: hub_pb2.RegisterRequest) -> hub_pb2.RegisterReply:
+    def register(
+        self, party: Identity, cert_pem: bytes, req: hub_pb2.RegisterRequest
+    ) -> hub_pb2.RegisterReply:
         if party.role not in ("party", "dealer"):
             raise HubError("denied", f"{party} cannot register as a party daemon")
         self.registry.register(party.name, party.role, cert_pem, req)
-        log.info("party registered", extra={"party": party.name, "role": party.role,
-                                            "endpoint": req.endpoint or "(relay only)"})
+        log.info(
+            "party registered",
+            extra={
+                "party": party.name,
+                "role": party.role,
+                "endpoint": req.endpoint or "(relay only)",
+            },
+        )
         return hub_pb2.RegisterReply(heartbeat_interval_s=self.heartbeat_s, hub_name=self.name)
 
     def heartbeat(self, party: Identity, req: hub_pb2.HeartbeatRequest) -> hub_pb2.HeartbeatReply:
-        return hub_pb2.HeartbeatReply(registered=self.registry.heartbeat(party.name, req.audit_head))
+        return hub_pb2.HeartbeatReply(
+            registered=self.registry.heartbeat(party.name, req.audit_head)
+        )
 
     def detached(self, name: str, generation: int, reason: str) -> None:
         if self.registry.detach(name, generation):
@@ -218,25 +298,38 @@ class HubCore:
             if act is None or party.name not in act.endpoints or act.state != "offered":
                 return
             if not ans.accept:
-                self._finish(act.task_id, "failed", f"party {party.name!r} refused: {ans.reason}",
-                             kind="refused", party=party.name)
+                self._finish(
+                    act.task_id,
+                    "failed",
+                    f"party {party.name!r} refused: {ans.reason}",
+                    kind="refused",
+                    party=party.name,
+                )
                 return
             if not ans.announcement.body:
-                self._finish(act.task_id, "failed", f"party {party.name!r} accepted without a key announcement")
+                self._finish(
+                    act.task_id,
+                    "failed",
+                    f"party {party.name!r} accepted without a key announcement",
+                )
                 return
             act.accepted[party.name] = ans.announcement
-            self.store.add_announcement(act.task_id, party.name, ans.announcement.body,
-                                        ans.announcement.signature)
+            self.store.add_announcement(
+                act.task_id, party.name, ans.announcement.body, ans.announcement.signature
+            )
             self._event(act.task_id, "accepted", party.name, "", "offered")
             if len(act.accepted) == len(act.endpoints):
                 act.state = "running"
                 self.store.set_state(act.task_id, "running")
                 self._event(act.task_id, "started", "", "all parties accepted", "running")
-                start = hub_pb2.TaskStart(task_id=act.task_id,
-                                          announcements=[act.accepted[n] for n in act.endpoints])
+                start = hub_pb2.TaskStart(
+                    task_id=act.task_id, announcements=[act.accepted[n] for n in act.endpoints]
+                )
                 for n in act.endpoints:
                     if not self.registry.send(n, hub_pb2.PartyCommand(start=start)):
-                        self._finish(act.task_id, "failed", f"party {n!r} went offline before the start")
+                        self._finish(
+                            act.task_id, "failed", f"party {n!r} went offline before the start"
+                        )
                         return
 
     def report(self, party: Identity, rep: hub_pb2.TaskReport) -> None:
@@ -250,12 +343,21 @@ class HubCore:
                 last = act.last_progress.get(party.name, 0.0)
                 if time.monotonic() - last >= 0.5:
                     act.last_progress[party.name] = time.monotonic()
-                    self._event(act.task_id, "progress", party.name,
-                                f"{rep.rounds} frames received, {rep.bytes_sent} bytes sent", act.state)
+                    self._event(
+                        act.task_id,
+                        "progress",
+                        party.name,
+                        f"{rep.rounds} frames received, {rep.bytes_sent} bytes sent",
+                        act.state,
+                    )
             elif rep.kind == "done" and act.state == "running":
                 for r in rep.results:
                     if r.party != party.name:
-                        self._finish(act.task_id, "failed", f"party {party.name!r} sent a result for {r.party!r}")
+                        self._finish(
+                            act.task_id,
+                            "failed",
+                            f"party {party.name!r} sent a result for {r.party!r}",
+                        )
                         return
                     self.store.add_result(act.task_id, r.party, r.nonce, r.ciphertext)
                 act.done.add(party.name)
@@ -263,8 +365,13 @@ class HubCore:
                 if act.done == set(act.endpoints):
                     self._finish(act.task_id, "succeeded", "")
             elif rep.kind == "failed":
-                self._finish(act.task_id, "failed", f"party {party.name!r} failed: {rep.message}",
-                             kind="party_failed", party=party.name)
+                self._finish(
+                    act.task_id,
+                    "failed",
+                    f"party {party.name!r} failed: {rep.message}",
+                    kind="party_failed",
+                    party=party.name,
+                )
 
     # ================================================================================ internals
     def _authorise_relay(self, task_id: str, sender: str, receiver: str) -> str | None:
@@ -293,12 +400,24 @@ class HubCore:
                 if entry is None or not entry.online:
                     self._finish(task_id, "failed", f"party {n!r} is offline")
                     break
-                participants.append(task_pb2.Participant(name=n, role=entry.role, endpoint=entry.endpoint,
-                                                         cert=entry.cert_pem))
+                participants.append(
+                    task_pb2.Participant(
+                        name=n, role=entry.role, endpoint=entry.endpoint, cert=entry.cert_pem
+                    )
+                )
             else:
-                self.store.set_participants(task_id, [
-                    {"name": p.name, "role": p.role, "endpoint": p.endpoint, "cert": p.cert.decode("ascii")}
-                    for p in participants])
+                self.store.set_participants(
+                    task_id,
+                    [
+                        {
+                            "name": p.name,
+                            "role": p.role,
+                            "endpoint": p.endpoint,
+                            "cert": p.cert.decode("ascii"),
+                        }
+                        for p in participants
+                    ],
+                )
                 act.offer.participants.extend(participants)
                 act.state = "offered"
                 self.store.set_state(task_id, "offered")
@@ -306,11 +425,15 @@ class HubCore:
                 running += 1
                 for n in act.endpoints:
                     if not self.registry.send(n, hub_pb2.PartyCommand(offer=act.offer)):
-                        self._finish(task_id, "failed", f"party {n!r} went offline before the offer")
+                        self._finish(
+                            task_id, "failed", f"party {n!r} went offline before the offer"
+                        )
                         running -= 1
                         break
 
-    def _finish(self, task_id: str, state: str, reason: str, kind: str = "", party: str = "") -> None:
+    def _finish(
+        self, task_id: str, state: str, reason: str, kind: str = "", party: str = ""
+    ) -> None:
         """Record the final state first, then the event (a watcher that sees the terminal event
         and then asks for the task must find the final state)."""
         act = self._active.pop(task_id, None)
@@ -332,9 +455,16 @@ class HubCore:
         with self._cond:
             for task_id, act in list(self._active.items()):
                 if act.deadline_ms <= now:
-                    waiting = [n for n in act.endpoints if n not in
-                               (act.accepted if act.state == "offered" else act.done)]
-                    self._finish(task_id, "failed", f"deadline passed while the task was {act.state} "
-                                                    f"(waiting for {waiting})")
-        for name, gen in self.registry.stale(3 * self.heartbeat_s):
-            self.detached(name, gen, f"no heartbeat for {3 * self.heartbeat_s:.0f} s")
+                    waiting = [
+                        n
+                        for n in act.endpoints
+                        if n not in (act.accepted if act.state == "offered" else act.done)
+                    ]
+                    self._finish(
+                        task_id,
+                        "failed",
+                        f"deadline passed while the task was {act.state} (waiting for {waiting})",
+                    )
+        limit = OFFLINE_AFTER_BEATS * self.heartbeat_s
+        for name, gen in self.registry.stale(limit):
+            self.detached(name, gen, f"no heartbeat for {limit:.0f} s")

@@ -88,12 +88,21 @@ class Manifest:
 
     def to_obj(self) -> dict[str, Any]:
         return {
-            "v": MANIFEST_VERSION, "task_id": self.task_id, "client": self.client,
-            "program_sha256": self.program_sha256, "parties": list(self.parties),
-            "dealer": self.dealer, "suite": self.suite,
-            "bindings": {p: {k: b.to_obj() for k, b in m.items()} for p, m in self.bindings.items()},
-            "result_key": self.result_key, "created_ms": self.created_ms,
-            "deadline_ms": self.deadline_ms, "data_plane": self.data_plane, "circuit": self.circuit,
+            "v": MANIFEST_VERSION,
+            "task_id": self.task_id,
+            "client": self.client,
+            "program_sha256": self.program_sha256,
+            "parties": list(self.parties),
+            "dealer": self.dealer,
+            "suite": self.suite,
+            "bindings": {
+                p: {k: b.to_obj() for k, b in m.items()} for p, m in self.bindings.items()
+            },
+            "result_key": self.result_key,
+            "created_ms": self.created_ms,
+            "deadline_ms": self.deadline_ms,
+            "data_plane": self.data_plane,
+            "circuit": self.circuit,
         }
 
     def to_bytes(self) -> bytes:
@@ -131,8 +140,21 @@ def from_obj(obj: Any) -> Manifest:
         raise ManifestError("manifest must be a JSON object")
     if _get(obj, "v", int) != MANIFEST_VERSION:
         raise ManifestError(f"unsupported manifest version {obj['v']}")
-    known = {"v", "task_id", "client", "program_sha256", "parties", "dealer", "suite", "bindings",
-             "result_key", "created_ms", "deadline_ms", "data_plane", "circuit"}
+    known = {
+        "v",
+        "task_id",
+        "client",
+        "program_sha256",
+        "parties",
+        "dealer",
+        "suite",
+        "bindings",
+        "result_key",
+        "created_ms",
+        "deadline_ms",
+        "data_plane",
+        "circuit",
+    }
     extra = sorted(set(obj) - known)
     if extra:
         raise ManifestError(f"manifest: unknown fields {extra}")
@@ -146,18 +168,26 @@ def from_obj(obj: Any) -> Manifest:
             if not isinstance(b, dict) or set(b) != {"dataset", "columns"}:
                 raise ManifestError(f"manifest: binding {party}/{name} needs dataset and columns")
             cols = b["columns"]
-            if not isinstance(b["dataset"], str) or not isinstance(cols, list) or not all(
-                isinstance(c, str) for c in cols
+            if (
+                not isinstance(b["dataset"], str)
+                or not isinstance(cols, list)
+                or not all(isinstance(c, str) for c in cols)
             ):
                 raise ManifestError(f"manifest: binding {party}/{name} has the wrong types")
             bindings[party][name] = Binding(b["dataset"], tuple(cols))
     parties = _get(obj, "parties", list)
     return Manifest(
-        task_id=_get(obj, "task_id", str), client=_get(obj, "client", str),
-        program_sha256=_get(obj, "program_sha256", str), parties=tuple(parties),
-        dealer=_get(obj, "dealer", str), suite=_get(obj, "suite", str), bindings=bindings,
-        result_key=_get(obj, "result_key", str), created_ms=_get(obj, "created_ms", int),
-        deadline_ms=_get(obj, "deadline_ms", int), data_plane=_get(obj, "data_plane", str),
+        task_id=_get(obj, "task_id", str),
+        client=_get(obj, "client", str),
+        program_sha256=_get(obj, "program_sha256", str),
+        parties=tuple(parties),
+        dealer=_get(obj, "dealer", str),
+        suite=_get(obj, "suite", str),
+        bindings=bindings,
+        result_key=_get(obj, "result_key", str),
+        created_ms=_get(obj, "created_ms", int),
+        deadline_ms=_get(obj, "deadline_ms", int),
+        data_plane=_get(obj, "data_plane", str),
         circuit=_get(obj, "circuit", dict),
     )
 
@@ -190,10 +220,15 @@ def validate(m: Manifest) -> None:
         if party not in m.parties:
             raise ManifestError(f"manifest: bindings name {party!r}, which is not a party")
         for name, b in inputs.items():
-            if not INPUT_NAME.match(name) or not INPUT_NAME.match(b.dataset) or not all(
-                INPUT_NAME.match(c) for c in b.columns
+            if (
+                not INPUT_NAME.match(name)
+                or not INPUT_NAME.match(b.dataset)
+                or not all(INPUT_NAME.match(c) for c in b.columns)
             ):
                 raise ManifestError(f"manifest: binding {party}/{name} has an invalid name")
-    if m.circuit and (set(m.circuit) != {"name", "params"} or not isinstance(m.circuit["name"], str)
-                      or not isinstance(m.circuit["params"], dict)):
+    if m.circuit and (
+        set(m.circuit) != {"name", "params"}
+        or not isinstance(m.circuit["name"], str)
+        or not isinstance(m.circuit["params"], dict)
+    ):
         raise ManifestError("manifest: circuit must be {} or {'name': str, 'params': {...}}")

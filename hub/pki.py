@@ -78,21 +78,34 @@ def create_ca(directory: str | Path, deployment: str = "smc deployment", days: i
     if (out / "ca.key").exists():
         raise CertificateError(f"{out / 'ca.key'} already exists; refusing to replace a CA")
     key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, deployment),
-        x509.NameAttribute(NameOID.COMMON_NAME, f"{deployment} CA"),
-    ])
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, deployment),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"{deployment} CA"),
+        ]
+    )
     now = _now()
     cert = (
         x509.CertificateBuilder()
-        .subject_name(subject).issuer_name(subject).public_key(key.public_key())
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=days))
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
-            x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
-                          data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                          crl_sign=True, encipher_only=False, decipher_only=False),
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
@@ -103,8 +116,9 @@ def create_ca(directory: str | Path, deployment: str = "smc deployment", days: i
     return out / "ca.crt"
 
 
-def issue(directory: str | Path, role: str, name: str, sans: tuple[str, ...] = (),
-          days: int = 825) -> tuple[Path, Path]:
+def issue(
+    directory: str | Path, role: str, name: str, sans: tuple[str, ...] = (), days: int = 825
+) -> tuple[Path, Path]:
     """Issue ``<name>.crt``/``<name>.key`` for ``role`` with the CA in ``directory``.
 
     ``sans`` are DNS names or IP addresses the holder is reachable at (needed for the hub, whose
@@ -121,11 +135,13 @@ def issue(directory: str | Path, role: str, name: str, sans: tuple[str, ...] = (
     key = ec.generate_private_key(ec.SECP256R1())
     org = ca_cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
     attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, str(org[0].value))] if org else []
-    subject = x509.Name([
-        *attrs,
-        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, role),
-        x509.NameAttribute(NameOID.COMMON_NAME, name),
-    ])
+    subject = x509.Name(
+        [
+            *attrs,
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, role),
+            x509.NameAttribute(NameOID.COMMON_NAME, name),
+        ]
+    )
     alt: list[x509.GeneralName] = []
     for san in dict.fromkeys((name, "localhost", "127.0.0.1", *sans)):
         try:
@@ -135,13 +151,18 @@ def issue(directory: str | Path, role: str, name: str, sans: tuple[str, ...] = (
     now = _now()
     cert = (
         x509.CertificateBuilder()
-        .subject_name(subject).issuer_name(ca_cert.subject).public_key(key.public_key())
+        .subject_name(subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=days))
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.SubjectAlternativeName(alt), critical=False)
         .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
             critical=False,
         )
         .add_extension(
@@ -156,6 +177,7 @@ def issue(directory: str | Path, role: str, name: str, sans: tuple[str, ...] = (
 
 
 # ---------------------------------------------------------------------------------- verifying
+
 
 def load_cert(pem: bytes) -> x509.Certificate:
     try:
@@ -172,8 +194,9 @@ def identity_of(cert: x509.Certificate) -> Identity:
     return Identity(check_name(str(cn[0].value)), str(ou[0].value))
 
 
-def verify_cert(pem: bytes, ca_pem: bytes, role: str | tuple[str, ...] | None = None,
-                name: str | None = None) -> Identity:
+def verify_cert(
+    pem: bytes, ca_pem: bytes, role: str | tuple[str, ...] | None = None, name: str | None = None
+) -> Identity:
     """The identity of a certificate issued by the CA; raises :class:`CertificateError` when it
     was not issued by this CA, is outside its validity period, or has another role or name."""
     cert = load_cert(pem)
@@ -188,14 +211,17 @@ def verify_cert(pem: bytes, ca_pem: bytes, role: str | tuple[str, ...] | None = 
     ident = identity_of(cert)
     roles = (role,) if isinstance(role, str) else role
     if roles is not None and ident.role not in roles:
-        raise CertificateError(f"{ident} presented a certificate for role {ident.role!r}, "
-                               f"expected {' or '.join(roles)}")
+        raise CertificateError(
+            f"{ident} presented a certificate for role {ident.role!r}, "
+            f"expected {' or '.join(roles)}"
+        )
     if name is not None and ident.name != name:
         raise CertificateError(f"certificate names {ident.name!r}, expected {name!r}")
     return ident
 
 
 # ---------------------------------------------------------------------------------- signatures
+
 
 def sign(key_pem: bytes, data: bytes) -> bytes:
     """ECDSA P-256 / SHA-256 signature of ``data`` (callers sign canonical encodings only)."""
@@ -218,6 +244,7 @@ def verify_signature(cert_pem: bytes, data: bytes, signature: bytes, what: str) 
 
 # ---------------------------------------------------------------------------------- credentials
 
+
 @dataclass(frozen=True)
 class Credentials:
     """A process's certificate, private key and the CA it trusts (all PEM)."""
@@ -232,7 +259,7 @@ class Credentials:
 
     @classmethod
     def from_dir(cls, directory: str | Path, name: str) -> Credentials:
-        """``<dir>/<name>.crt``, ``<dir>/<name>.key`` and ``<dir>/ca.crt`` (the ``smc keys`` layout)."""
+        """``<dir>/<name>.crt``, ``<dir>/<name>.key`` and ``<dir>/ca.crt`` (``smc keys`` layout)."""
         d = Path(directory)
         return cls.from_files(d / f"{name}.crt", d / f"{name}.key", d / "ca.crt")
 

@@ -1,7 +1,7 @@
 """The hub's registry of party daemons: identity, data-plane endpoint, datasets, liveness.
 
 A daemon is *online* while its ``Attach`` stream is open and its heartbeats arrive; it goes
-offline when the stream ends or no heartbeat arrives within three intervals, and every unfinished
+offline when the stream ends or no heartbeat arrives within five intervals, and every unfinished
 task it takes part in then fails with that reason (see :mod:`smc.hub.core`).
 """
 
@@ -39,7 +39,9 @@ class Registry:
         self._parties: dict[str, PartyEntry] = {}
         self._lock = threading.Lock()
 
-    def register(self, name: str, role: str, cert_pem: bytes, req: hub_pb2.RegisterRequest) -> PartyEntry:
+    def register(
+        self, name: str, role: str, cert_pem: bytes, req: hub_pb2.RegisterRequest
+    ) -> PartyEntry:
         with self._lock:
             entry = self._parties.get(name)
             if entry is None:
@@ -106,5 +108,8 @@ class Registry:
         """Online parties whose last heartbeat is older than ``timeout_s``."""
         now = time.monotonic()
         with self._lock:
-            return [(e.name, e.generation) for e in self._parties.values()
-                    if e.inbox is not None and now - e.last_seen > timeout_s]
+            return [
+                (e.name, e.generation)
+                for e in self._parties.values()
+                if e.inbox is not None and now - e.last_seen > timeout_s
+            ]

@@ -11,6 +11,7 @@ while the receiver's queue is full, and gets an error frame if the receiver is g
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Callable
@@ -23,7 +24,7 @@ PUT_TIMEOUT_S = 30.0
 ATTACH_WAIT_S = 5.0
 
 Authorise = Callable[[str, str, str], str | None]  # (task, sender, receiver) -> refusal or None
-Tap = Callable[[str, str, str, bytes], None]       # observer of relayed payloads (tests, metrics)
+Tap = Callable[[str, str, str, bytes], None]  # observer of relayed payloads (tests, metrics)
 
 
 class RelaySwitch:
@@ -41,7 +42,10 @@ class RelaySwitch:
             if old is not None:
                 old[1].put(None)
             self._gen += 1
-            entry = (self._gen, queue.Queue(QUEUE_CHUNKS))
+            entry: tuple[int, queue.Queue[hub_pb2.RelayFrame | None]] = (
+                self._gen,
+                queue.Queue(QUEUE_CHUNKS),
+            )
             self._out[name] = entry
             self._cond.notify_all()
             return entry
@@ -72,8 +76,13 @@ class RelaySwitch:
             return f"{frame.peer!r} has no relay stream open"
         if self._tap is not None:
             self._tap(frame.task_id, sender, frame.peer, frame.payload)
-        out = hub_pb2.RelayFrame(task_id=frame.task_id, peer=sender, seq=frame.seq, last=frame.last,
-                                 payload=frame.payload)
+        out = hub_pb2.RelayFrame(
+            task_id=frame.task_id,
+            peer=sender,
+            seq=frame.seq,
+            last=frame.last,
+            payload=frame.payload,
+        )
         try:
             target.put(out, timeout=PUT_TIMEOUT_S)
         except queue.Full:
@@ -85,7 +94,7 @@ class RelaySwitch:
         with self._cond:
             entry = self._out.get(name)
         if entry is not None:
-            try:
-                entry[1].put(hub_pb2.RelayFrame(task_id=task_id, peer=peer, error=reason), timeout=1.0)
-            except queue.Full:
-                pass
+            with contextlib.suppress(queue.Full):
+                entry[1].put(
+                    hub_pb2.RelayFrame(task_id=task_id, peer=peer, error=reason), timeout=1.0
+                )

@@ -7,9 +7,11 @@ are refused, running calls get a grace period, the task store is closed).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import queue
 import signal
 import threading
 from collections.abc import Iterator
@@ -19,7 +21,6 @@ from typing import Any, NoReturn
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-
 from smc.hub import logs
 from smc.hub.config import HubConfig
 from smc.hub.core import HubCore, HubError
@@ -32,9 +33,12 @@ from smc.proto.v1 import hub_pb2, hub_pb2_grpc
 log = logging.getLogger("smc.hub.server")
 
 CODES = {
-    "invalid": grpc.StatusCode.INVALID_ARGUMENT, "denied": grpc.StatusCode.PERMISSION_DENIED,
-    "not_found": grpc.StatusCode.NOT_FOUND, "exists": grpc.StatusCode.ALREADY_EXISTS,
-    "unavailable": grpc.StatusCode.UNAVAILABLE, "too_large": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "invalid": grpc.StatusCode.INVALID_ARGUMENT,
+    "denied": grpc.StatusCode.PERMISSION_DENIED,
+    "not_found": grpc.StatusCode.NOT_FOUND,
+    "exists": grpc.StatusCode.ALREADY_EXISTS,
+    "unavailable": grpc.StatusCode.UNAVAILABLE,
+    "too_large": grpc.StatusCode.RESOURCE_EXHAUSTED,
     "precondition": grpc.StatusCode.FAILED_PRECONDITION,
 }
 
@@ -44,12 +48,13 @@ def _abort(context: grpc.ServicerContext, exc: HubError) -> NoReturn:
     raise AssertionError("unreachable")
 
 
-class HubServicer(hub_pb2_grpc.HubServicer):
+class HubServicer(hub_pb2_grpc.HubServicer):  # type: ignore[misc]
     def __init__(self, core: HubCore) -> None:
         self.core = core
 
     def _who(self, context: grpc.ServicerContext) -> tuple[Identity, bytes]:
-        return caller(context, self.core.ca_pem)
+        ident, pem = caller(context, self.core.ca_pem)
+        return ident, bytes(pem)
 
     def _party(self, context: grpc.ServicerContext) -> Identity:
         ident, _ = self._who(context)
@@ -61,23 +66,36 @@ class HubServicer(hub_pb2_grpc.HubServicer):
         return ident
 
     # -- clients
-    def Submit(self, request: hub_pb2.SubmitRequest, context: grpc.ServicerContext) -> hub_pb2.SubmitReply:
+    def Submit(
+        self, request: hub_pb2.SubmitRequest, context: grpc.ServicerContext
+    ) -> hub_pb2.SubmitReply:
         ident, _ = self._who(context)
         try:
             return hub_pb2.SubmitReply(task_id=self.core.submit(ident, request))
         except HubError as exc:
             _abort(context, exc)
 
-    def Watch(self, request: hub_pb2.WatchRequest, context: grpc.ServicerContext) -> Iterator[hub_pb2.TaskEvent]:
+    def Watch(
+        self, request: hub_pb2.WatchRequest, context: grpc.ServicerContext
+    ) -> Iterator[hub_pb2.TaskEvent]:
         ident, _ = self._who(context)
         try:
             for ev in self.core.watch(ident, request.task_id, request.after_seq, context.is_active):
-                yield hub_pb2.TaskEvent(task_id=ev.task_id, seq=ev.seq, time_ms=ev.time_ms, kind=ev.kind,
-                                        party=ev.party, message=ev.message, state=ev.state)
+                yield hub_pb2.TaskEvent(
+                    task_id=ev.task_id,
+                    seq=ev.seq,
+                    time_ms=ev.time_ms,
+                    kind=ev.kind,
+                    party=ev.party,
+                    message=ev.message,
+                    state=ev.state,
+                )
         except HubError as exc:
             _abort(context, exc)
 
-    def GetTask(self, request: hub_pb2.GetTaskRequest, context: grpc.ServicerContext) -> hub_pb2.TaskStatus:
+    def GetTask(
+        self, request: hub_pb2.GetTaskRequest, context: grpc.ServicerContext
+    ) -> hub_pb2.TaskStatus:
         ident, _ = self._who(context)
         try:
             return self.core.status(ident, request.task_id)
@@ -92,19 +110,25 @@ class HubServicer(hub_pb2_grpc.HubServicer):
             _abort(context, exc)
         return hub_pb2.Ack()
 
-    def ListParties(self, request: hub_pb2.ListPartiesRequest, context: grpc.ServicerContext) -> hub_pb2.ListPartiesReply:
+    def ListParties(
+        self, request: hub_pb2.ListPartiesRequest, context: grpc.ServicerContext
+    ) -> hub_pb2.ListPartiesReply:
         self._who(context)
         return self.core.parties()
 
     # -- party daemons
-    def Register(self, request: hub_pb2.RegisterRequest, context: grpc.ServicerContext) -> hub_pb2.RegisterReply:
+    def Register(
+        self, request: hub_pb2.RegisterRequest, context: grpc.ServicerContext
+    ) -> hub_pb2.RegisterReply:
         ident, pem = self._who(context)
         try:
             return self.core.register(ident, pem, request)
         except HubError as exc:
             _abort(context, exc)
 
-    def Attach(self, request: hub_pb2.AttachRequest, context: grpc.ServicerContext) -> Iterator[hub_pb2.PartyCommand]:
+    def Attach(
+        self, request: hub_pb2.AttachRequest, context: grpc.ServicerContext
+    ) -> Iterator[hub_pb2.PartyCommand]:
         ident = self._party(context)
         got = self.core.registry.attach(ident.name)
         if got is None:
@@ -122,7 +146,9 @@ class HubServicer(hub_pb2_grpc.HubServicer):
         finally:
             self.core.detached(ident.name, gen, reason)
 
-    def Heartbeat(self, request: hub_pb2.HeartbeatRequest, context: grpc.ServicerContext) -> hub_pb2.HeartbeatReply:
+    def Heartbeat(
+        self, request: hub_pb2.HeartbeatRequest, context: grpc.ServicerContext
+    ) -> hub_pb2.HeartbeatReply:
         ident, _ = self._who(context)
         return self.core.heartbeat(ident, request)
 
@@ -134,8 +160,9 @@ class HubServicer(hub_pb2_grpc.HubServicer):
         self.core.report(self._party(context), request)
         return hub_pb2.Ack()
 
-    def Relay(self, request_iterator: Iterator[hub_pb2.RelayFrame],
-              context: grpc.ServicerContext) -> Iterator[hub_pb2.RelayFrame]:
+    def Relay(
+        self, request_iterator: Iterator[hub_pb2.RelayFrame], context: grpc.ServicerContext
+    ) -> Iterator[hub_pb2.RelayFrame]:
         ident = self._party(context)
         relay = self.core.relay
         gen, outbox = relay.open(ident.name)
@@ -164,10 +191,9 @@ class HubServicer(hub_pb2_grpc.HubServicer):
 
 
 def _put_end(q: Any) -> None:
-    try:
+    # a full queue means the consumer is gone or will see the closed stream anyway
+    with contextlib.suppress(queue.Full):
         q.put_nowait(None)
-    except Exception:  # a full queue: the consumer is gone or will see the closed stream
-        pass
 
 
 class HubServer:
@@ -178,11 +204,20 @@ class HubServer:
         self.creds = Credentials.from_files(config.cert, config.key, config.ca)
         ident = verify_cert(self.creds.cert_pem, self.creds.ca_pem, "hub")
         self.store = SqliteTaskStore(config.database)
-        self.core = HubCore(self.store, self.creds.ca_pem, name=ident.name, clients=config.clients,
-                            max_running=config.max_running, max_deadline_s=config.max_deadline_s,
-                            heartbeat_s=config.heartbeat_interval_s, tap=tap)
-        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=256, thread_name_prefix="hub"),
-                                  options=server_options())
+        self.core = HubCore(
+            self.store,
+            self.creds.ca_pem,
+            name=ident.name,
+            clients=config.clients,
+            max_running=config.max_running,
+            max_deadline_s=config.max_deadline_s,
+            heartbeat_s=config.heartbeat_interval_s,
+            tap=tap,
+        )
+        self.server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=256, thread_name_prefix="hub"),
+            options=server_options(),
+        )
         hub_pb2_grpc.add_HubServicer_to_server(HubServicer(self.core), self.server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)

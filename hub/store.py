@@ -44,8 +44,12 @@ class TaskRecord:
     reason: str = ""
     finished_ms: int = 0
     participants: list[dict[str, str]] = field(default_factory=list)  # name, role, endpoint, cert
-    announcements: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)  # name -> (body, sig)
-    results: list[tuple[str, bytes, bytes]] = field(default_factory=list)  # (party, nonce, ciphertext)
+    announcements: dict[str, tuple[bytes, bytes]] = field(
+        default_factory=dict
+    )  # name -> (body, sig)
+    results: list[tuple[str, bytes, bytes]] = field(
+        default_factory=list
+    )  # (party, nonce, ciphertext)
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,8 @@ class TaskStore(ABC):
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
     task_id TEXT PRIMARY KEY, client TEXT NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL,
-    manifest BLOB NOT NULL, signature BLOB NOT NULL, client_cert BLOB NOT NULL, program BLOB NOT NULL,
+    manifest BLOB NOT NULL, signature BLOB NOT NULL, client_cert BLOB NOT NULL,
+    program BLOB NOT NULL,
     program_sha256 TEXT NOT NULL, endpoints TEXT NOT NULL, created_ms INTEGER NOT NULL,
     deadline_ms INTEGER NOT NULL, finished_ms INTEGER NOT NULL, participants TEXT NOT NULL
 );
@@ -141,9 +146,22 @@ class SqliteTaskStore(TaskStore):
             try:
                 self._db.execute(
                     "INSERT INTO tasks VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (rec.task_id, rec.client, rec.state, rec.reason, rec.manifest, rec.signature,
-                     rec.client_cert, rec.program, rec.program_sha256, json.dumps(rec.endpoints),
-                     rec.created_ms, rec.deadline_ms, rec.finished_ms, json.dumps(rec.participants)),
+                    (
+                        rec.task_id,
+                        rec.client,
+                        rec.state,
+                        rec.reason,
+                        rec.manifest,
+                        rec.signature,
+                        rec.client_cert,
+                        rec.program,
+                        rec.program_sha256,
+                        json.dumps(rec.endpoints),
+                        rec.created_ms,
+                        rec.deadline_ms,
+                        rec.finished_ms,
+                        json.dumps(rec.participants),
+                    ),
                 )
             except sqlite3.IntegrityError:
                 raise KeyError(rec.task_id) from None
@@ -152,8 +170,11 @@ class SqliteTaskStore(TaskStore):
         with self._lock:
             row = self._db.execute(
                 "SELECT task_id, client, state, manifest, signature, client_cert, program, "
-                "program_sha256, endpoints, created_ms, deadline_ms, reason, finished_ms, participants "
-                "FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+                "program_sha256, endpoints, created_ms, deadline_ms, reason, finished_ms, "
+                "participants "
+                "FROM tasks WHERE task_id = ?",
+                (task_id,),
+            ).fetchone()
             if row is None:
                 return None
             anns = self._db.execute(
@@ -161,11 +182,22 @@ class SqliteTaskStore(TaskStore):
             ).fetchall()
             res = self._db.execute(
                 "SELECT party, nonce, ciphertext FROM results WHERE task_id = ? ORDER BY party",
-                (task_id,)).fetchall()
+                (task_id,),
+            ).fetchall()
         return TaskRecord(
-            task_id=row[0], client=row[1], state=row[2], manifest=row[3], signature=row[4],
-            client_cert=row[5], program=row[6], program_sha256=row[7], endpoints=json.loads(row[8]),
-            created_ms=row[9], deadline_ms=row[10], reason=row[11], finished_ms=row[12],
+            task_id=row[0],
+            client=row[1],
+            state=row[2],
+            manifest=row[3],
+            signature=row[4],
+            client_cert=row[5],
+            program=row[6],
+            program_sha256=row[7],
+            endpoints=json.loads(row[8]),
+            created_ms=row[9],
+            deadline_ms=row[10],
+            reason=row[11],
+            finished_ms=row[12],
             participants=json.loads(row[13]),
             announcements={p: (bytes(b), bytes(s)) for p, b, s in anns},
             results=[(p, bytes(n), bytes(c)) for p, n, c in res],
@@ -176,45 +208,59 @@ class SqliteTaskStore(TaskStore):
             raise ValueError(f"unknown task state {state!r}")
         finished = now_ms() if state in TERMINAL else 0
         with self._lock:
-            self._db.execute("UPDATE tasks SET state = ?, reason = ?, finished_ms = ? WHERE task_id = ?",
-                             (state, reason, finished, task_id))
+            self._db.execute(
+                "UPDATE tasks SET state = ?, reason = ?, finished_ms = ? WHERE task_id = ?",
+                (state, reason, finished, task_id),
+            )
 
     def set_participants(self, task_id: str, participants: list[dict[str, str]]) -> None:
         with self._lock:
-            self._db.execute("UPDATE tasks SET participants = ? WHERE task_id = ?",
-                             (json.dumps(participants), task_id))
+            self._db.execute(
+                "UPDATE tasks SET participants = ? WHERE task_id = ?",
+                (json.dumps(participants), task_id),
+            )
 
     def add_announcement(self, task_id: str, party: str, body: bytes, signature: bytes) -> None:
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO announcements VALUES (?,?,?,?)",
-                             (task_id, party, body, signature))
+            self._db.execute(
+                "INSERT OR REPLACE INTO announcements VALUES (?,?,?,?)",
+                (task_id, party, body, signature),
+            )
 
     def add_result(self, task_id: str, party: str, nonce: bytes, ciphertext: bytes) -> None:
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO results VALUES (?,?,?,?)",
-                             (task_id, party, nonce, ciphertext))
+            self._db.execute(
+                "INSERT OR REPLACE INTO results VALUES (?,?,?,?)",
+                (task_id, party, nonce, ciphertext),
+            )
 
     def add_event(self, task_id: str, kind: str, party: str, message: str, state: str) -> Event:
         with self._lock:
-            (last,) = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM events WHERE task_id = ?",
-                                       (task_id,)).fetchone()
+            (last,) = self._db.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM events WHERE task_id = ?", (task_id,)
+            ).fetchone()
             ev = Event(task_id, int(last) + 1, now_ms(), kind, party, message, state)
-            self._db.execute("INSERT INTO events VALUES (?,?,?,?,?,?,?)",
-                             (ev.task_id, ev.seq, ev.time_ms, ev.kind, ev.party, ev.message, ev.state))
+            self._db.execute(
+                "INSERT INTO events VALUES (?,?,?,?,?,?,?)",
+                (ev.task_id, ev.seq, ev.time_ms, ev.kind, ev.party, ev.message, ev.state),
+            )
         return ev
 
     def events(self, task_id: str, after_seq: int = 0) -> list[Event]:
         with self._lock:
             rows = self._db.execute(
                 "SELECT task_id, seq, time_ms, kind, party, message, state FROM events "
-                "WHERE task_id = ? AND seq > ? ORDER BY seq", (task_id, after_seq)).fetchall()
+                "WHERE task_id = ? AND seq > ? ORDER BY seq",
+                (task_id, after_seq),
+            ).fetchall()
         return [Event(*r) for r in rows]
 
     def unfinished(self) -> list[str]:
         with self._lock:
             rows = self._db.execute(
                 "SELECT task_id FROM tasks WHERE state NOT IN ('succeeded','failed','cancelled') "
-                "ORDER BY created_ms").fetchall()
+                "ORDER BY created_ms"
+            ).fetchall()
         return [r[0] for r in rows]
 
     def close(self) -> None:

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-
 from smc.hub.pki import CertificateError, Credentials, Identity, verify_cert
 
 MAX_MESSAGE_BYTES = 96 << 20  # programs may be up to 64 MiB; a relay chunk is at most 1 MiB
@@ -47,7 +46,8 @@ def server_options() -> list[tuple[str, Any]]:
 def server_credentials(creds: Credentials) -> grpc.ServerCredentials:
     """mTLS: the server presents its certificate and requires one issued by the CA."""
     return grpc.ssl_server_credentials(
-        [(creds.key_pem, creds.cert_pem)], root_certificates=creds.ca_pem,
+        [(creds.key_pem, creds.cert_pem)],
+        root_certificates=creds.ca_pem,
         require_client_auth=True,
     )
 

@@ -51,18 +51,24 @@ def verify(path: str | Path, expected_head: str | None = None) -> tuple[int, str
         if not isinstance(entry, dict) or not isinstance(entry.get("hash"), str):
             raise AuditError(f"{p.name} line {line_no}: not an audit entry")
         if entry.get("seq") != count:
-            raise AuditError(f"{p.name} line {line_no}: sequence {entry.get('seq')} where {count} "
-                             "was due (entry deleted, inserted or reordered)")
+            raise AuditError(
+                f"{p.name} line {line_no}: sequence {entry.get('seq')} where {count} "
+                "was due (entry deleted, inserted or reordered)"
+            )
         if entry.get("prev") != prev:
-            raise AuditError(f"{p.name} line {line_no}: chain broken (previous entry changed, "
-                             "deleted or reordered)")
+            raise AuditError(
+                f"{p.name} line {line_no}: chain broken (previous entry changed, "
+                "deleted or reordered)"
+            )
         if entry_hash(entry) != entry["hash"]:
             raise AuditError(f"{p.name} line {line_no}: entry was modified (hash mismatch)")
         prev = entry["hash"]
         count += 1
     if expected_head is not None and prev != expected_head:
-        raise AuditError(f"{p.name}: head {prev[:16]}… differs from the witnessed head "
-                         f"{expected_head[:16]}… (entries cut off the end?)")
+        raise AuditError(
+            f"{p.name}: head {prev[:16]}… differs from the witnessed head "
+            f"{expected_head[:16]}… (entries cut off the end?)"
+        )
     return count, prev
 
 
@@ -82,8 +88,13 @@ class AuditLog:
     def append(self, event: str, **fields: Any) -> str:
         """Write one entry; returns the new head hash."""
         with self._lock:
-            entry: dict[str, Any] = {"seq": self.count, "time_ms": int(time.time() * 1000),
-                                     "event": event, **fields, "prev": self.head}
+            entry: dict[str, Any] = {
+                "seq": self.count,
+                "time_ms": int(time.time() * 1000),
+                "event": event,
+                **fields,
+                "prev": self.head,
+            }
             entry["hash"] = entry_hash(entry)
             line = canonical_json(entry) + b"\n"
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)

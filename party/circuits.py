@@ -54,6 +54,8 @@ def verify(name: str, params: dict[str, Any], program: Program) -> str:
     except (TypeError, ValueError, SmcError) as exc:
         raise CircuitError(f"circuit {name!r} cannot be built with {params}: {exc}") from None
     if rebuilt.hash != program.hash:
-        raise CircuitError(f"program {program.hash[:12]}… is not circuit {name!r} with {params} "
-                           f"(which hashes to {rebuilt.hash[:12]}…)")
+        raise CircuitError(
+            f"program {program.hash[:12]}… is not circuit {name!r} with {params} "
+            f"(which hashes to {rebuilt.hash[:12]}…)"
+        )
     return name

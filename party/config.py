@@ -89,8 +89,9 @@ class PartyConfig:
     slow_rounds_s: float = 0.0  # testing only: sleep before every frame sent
 
 
-def _take(table: dict[str, Any], key: str, typ: type | tuple[type, ...], where: str,
-          default: Any = ...) -> Any:
+def _take(
+    table: dict[str, Any], key: str, typ: type | tuple[type, ...], where: str, default: Any = ...
+) -> Any:
     if key not in table:
         if default is ...:
             raise ConfigFileError(f"{where}: missing key {key!r}")
@@ -155,16 +156,41 @@ def _dataset(name: str, raw: dict[str, Any], base: Path) -> DatasetConfig:
     if dtype not in DTYPES:
         raise ConfigFileError(f"{where}.dtype must be one of {list(DTYPES)}")
     rows = _take(raw, "rows", int, where, None)
-    return DatasetConfig(name, path, fmt, tuple(columns), shape, dtype, rows,
-                         _policy(_take(raw, "policy", dict, where, {}), f"{where}.policy"))
+    return DatasetConfig(
+        name,
+        path,
+        fmt,
+        tuple(columns),
+        shape,
+        dtype,
+        rows,
+        _policy(_take(raw, "policy", dict, where, {}), f"{where}.policy"),
+    )
 
 
 def parse(raw: dict[str, Any], base: Path) -> PartyConfig:
     _no_extra(raw, {"party", "datasets"}, "party.toml")
     p = _take(raw, "party", dict, "party.toml")
     where = "[party]"
-    _no_extra(p, {"name", "cert", "key", "ca", "hubs", "hub_name", "listen", "advertise",
-                  "audit_log", "clients", "max_frame_mb", "log_level", "slow_rounds_s"}, where)
+    _no_extra(
+        p,
+        {
+            "name",
+            "cert",
+            "key",
+            "ca",
+            "hubs",
+            "hub_name",
+            "listen",
+            "advertise",
+            "audit_log",
+            "clients",
+            "max_frame_mb",
+            "log_level",
+            "slow_rounds_s",
+        },
+        where,
+    )
     name = _take(p, "name", str, where)
     if not NAME_RE.match(name):
         raise ConfigFileError(f"{where}: invalid party name {name!r}")
@@ -176,8 +202,10 @@ def parse(raw: dict[str, Any], base: Path) -> PartyConfig:
     }
     return PartyConfig(
         name=name,
-        cert=base / _take(p, "cert", str, where), key=base / _take(p, "key", str, where),
-        ca=base / _take(p, "ca", str, where), hubs=tuple(hubs),
+        cert=base / _take(p, "cert", str, where),
+        key=base / _take(p, "key", str, where),
+        ca=base / _take(p, "ca", str, where),
+        hubs=tuple(hubs),
         audit_log=base / _take(p, "audit_log", str, where, f"{name}-audit.log"),
         hub_name=_take(p, "hub_name", str, where, None),
         listen=_take(p, "listen", str, where, "127.0.0.1:0"),

@@ -14,6 +14,7 @@ about 310 us against 35 us for a TLS socket, at equal or better throughput for 1
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import socket
@@ -25,11 +26,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from smc.errors import TransportError
 from smc.hub.pki import CertificateError, Credentials
 from smc.hub.tls import peer_identity, ssl_context
 from smc.proto.v1 import peer_pb2
+
+from smc.errors import TransportError
 
 log = logging.getLogger("smc.party.dataplane")
 
@@ -100,8 +101,9 @@ def _recv_exact(sock: ssl.SSLSocket, view: memoryview) -> bool:
 class DataPlaneServer:
     """Accepts peers' links for the tasks registered with :meth:`open`."""
 
-    def __init__(self, creds: Credentials, host: str, port: int = 0,
-                 max_frame_bytes: int = DEFAULT_MAX_FRAME) -> None:
+    def __init__(
+        self, creds: Credentials, host: str, port: int = 0, max_frame_bytes: int = DEFAULT_MAX_FRAME
+    ) -> None:
         self.creds = creds
         self.max_frame_bytes = max_frame_bytes
         self._ctx = ssl_context(creds, server=True)
@@ -111,7 +113,9 @@ class DataPlaneServer:
         self._conns: dict[str, list[socket.socket]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept_loop, name="dataplane-accept", daemon=True)
+        self._thread = threading.Thread(
+            target=self._accept_loop, name="dataplane-accept", daemon=True
+        )
 
     @property
     def port(self) -> int:
@@ -151,8 +155,9 @@ class DataPlaneServer:
                 continue
             except OSError:
                 return
-            threading.Thread(target=self._serve, args=(raw, addr), daemon=True,
-                             name=f"dataplane-{addr[1]}").start()
+            threading.Thread(
+                target=self._serve, args=(raw, addr), daemon=True, name=f"dataplane-{addr[1]}"
+            ).start()
 
     def _serve(self, raw: socket.socket, addr: tuple[str, int]) -> None:
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -171,8 +176,10 @@ class DataPlaneServer:
                 raise ConnectionError("closed inside its hello")
             hello = peer_pb2.PeerHello.FromString(bytes(body))
         except (OSError, ssl.SSLError, CertificateError, ConnectionError, ValueError) as exc:
-            log.warning("refused a data-plane link", extra={"peer_addr": f"{addr[0]}:{addr[1]}",
-                                                           "error": str(exc)})
+            log.warning(
+                "refused a data-plane link",
+                extra={"peer_addr": f"{addr[0]}:{addr[1]}", "error": str(exc)},
+            )
             _hard_close(raw)
             return
         sender = hello.sender
@@ -205,17 +212,25 @@ class DataPlaneServer:
         try:
             while True:
                 if not _recv_exact(sock, hv):
-                    inbox.put(sender, PeerGone(f"peer {sender!r} closed its link (it stopped or failed)"))
+                    inbox.put(
+                        sender, PeerGone(f"peer {sender!r} closed its link (it stopped or failed)")
+                    )
                     return
                 (size,) = struct.unpack("<Q", head)
                 if size > self.max_frame_bytes:
-                    inbox.put(sender, PeerGone(
-                        f"peer {sender!r} sent a frame of {size} bytes, above the limit "
-                        f"{self.max_frame_bytes}"))
+                    inbox.put(
+                        sender,
+                        PeerGone(
+                            f"peer {sender!r} sent a frame of {size} bytes, above the limit "
+                            f"{self.max_frame_bytes}"
+                        ),
+                    )
                     return
                 frame = np.empty(size, dtype=np.uint8)
-                if size and not _recv_exact(sock, memoryview(frame)):
-                    inbox.put(sender, PeerGone(f"peer {sender!r} disconnected in the middle of a frame"))
+                if size and not _recv_exact(sock, frame.data):
+                    inbox.put(
+                        sender, PeerGone(f"peer {sender!r} disconnected in the middle of a frame")
+                    )
                     return
                 inbox.put(sender, frame)
         except (OSError, ssl.SSLError) as exc:
@@ -225,14 +240,11 @@ class DataPlaneServer:
 
 
 def _hard_close(sock: socket.socket) -> None:
-    try:
+    """Shut down (which also wakes a thread blocked in send or receive) and close."""
+    with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    try:
+    with contextlib.suppress(OSError):
         sock.close()
-    except OSError:
-        pass
 
 
 class DirectLink:
@@ -244,8 +256,16 @@ class DirectLink:
         self._lock = threading.Lock()
 
     @classmethod
-    def dial(cls, creds: Credentials, endpoint: str, task_id: str, me: str, peer: str,
-             timeout: float = 5.0) -> DirectLink:
+    def dial(
+        cls,
+        creds: Credentials,
+        endpoint: str,
+        *,
+        task_id: str,
+        me: str,
+        peer: str,
+        timeout: float = 5.0,
+    ) -> DirectLink:
         """Connect to ``peer`` at ``endpoint``; raises TransportError (the caller may fall back to
         the relay) when it is unreachable or its certificate is not ``peer``'s."""
         host, _, port = endpoint.rpartition(":")
@@ -256,7 +276,9 @@ class DirectLink:
             ident = peer_identity(sock, creds.ca_pem)
             if ident.name != peer:
                 _hard_close(sock)
-                raise TransportError(f"{endpoint} presented the certificate of {ident.name!r}, not {peer!r}")
+                raise TransportError(
+                    f"{endpoint} presented the certificate of {ident.name!r}, not {peer!r}"
+                )
             hello = peer_pb2.PeerHello(version=1, task_id=task_id, sender=me, receiver=peer)
             body = hello.SerializeToString()
             sock.sendall(struct.pack("<I", len(body)) + body)
@@ -274,11 +296,8 @@ class DirectLink:
             raise TransportError(f"link to {self.peer!r} broke: {exc}") from None
 
     def close(self) -> None:
-        with self._lock:
-            try:
-                self._sock.close()
-            except OSError:
-                pass
+        # not under the send lock: closing must also unblock a send stuck on a dead peer
+        _hard_close(self._sock)
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.01) -> bool:

@@ -17,12 +17,13 @@ from __future__ import annotations
 import csv
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
-
 from smc.hub.manifest import Binding
-from smc.ir import Node
 from smc.party.config import DatasetConfig
+
+from smc.ir import Node
 
 MAX_CSV_BYTES = 2 << 30
 
@@ -55,34 +56,50 @@ def load_csv(ds: DatasetConfig, columns: tuple[str, ...]) -> np.ndarray:
     dtypes = dict(ds.columns)
     try:
         if ds.path.stat().st_size > MAX_CSV_BYTES:
-            raise DatasetError(f"dataset {ds.name!r}: {ds.path.name} is larger than {MAX_CSV_BYTES} bytes")
+            raise DatasetError(
+                f"dataset {ds.name!r}: {ds.path.name} is larger than {MAX_CSV_BYTES} bytes"
+            )
         with ds.path.open(newline="") as fh:
             reader = csv.reader(fh)
             header = [h.strip() for h in next(reader, [])]
             missing = [c for c in ds.column_names if c not in header]
             if missing:
-                raise DatasetError(f"dataset {ds.name!r}: {ds.path.name} lacks declared columns {missing}")
+                raise DatasetError(
+                    f"dataset {ds.name!r}: {ds.path.name} lacks declared columns {missing}"
+                )
             idx = [header.index(c) for c in columns]
             rows = []
             for line_no, row in enumerate(reader, start=2):
                 if not row or all(not cell.strip() for cell in row):
                     continue
                 if len(row) != len(header):
-                    raise DatasetError(f"dataset {ds.name!r}: line {line_no} has {len(row)} fields, "
-                                       f"the header {len(header)}")
-                rows.append([_parse(row[i].strip(), dtypes[c], f"dataset {ds.name!r} line {line_no} "
-                                    f"column {c!r}") for i, c in zip(idx, columns, strict=True)])
+                    raise DatasetError(
+                        f"dataset {ds.name!r}: line {line_no} has {len(row)} fields, "
+                        f"the header {len(header)}"
+                    )
+                rows.append(
+                    [
+                        _parse(
+                            row[i].strip(),
+                            dtypes[c],
+                            f"dataset {ds.name!r} line {line_no} column {c!r}",
+                        )
+                        for i, c in zip(idx, columns, strict=True)
+                    ]
+                )
     except OSError as exc:
         raise DatasetError(f"dataset {ds.name!r}: cannot read {ds.path}: {exc.strerror}") from None
     arr = np.asarray(rows, dtype=np.float64).reshape(len(rows), len(columns))
     if ds.rows is not None and arr.shape[0] != ds.rows:
-        raise DatasetError(f"dataset {ds.name!r} declares {ds.rows} rows, {ds.path.name} has {arr.shape[0]}")
+        raise DatasetError(
+            f"dataset {ds.name!r} declares {ds.rows} rows, {ds.path.name} has {arr.shape[0]}"
+        )
     return arr
 
 
 def load_npy(ds: DatasetConfig) -> np.ndarray:
     try:
-        arr = np.load(ds.path, allow_pickle=False)
+        arr = cast(np.ndarray, np.load(ds.path, allow_pickle=False))
     except (OSError, ValueError) as exc:
         raise DatasetError(f"dataset {ds.name!r}: cannot read {ds.path}: {exc}") from None
     if arr.dtype.kind not in "iuf" and arr.dtype != np.bool_:
@@ -108,8 +125,10 @@ def resolve(node: Node, explicit: Binding | None, datasets: dict[str, DatasetCon
     else:
         binding = Binding(name)
     if binding.dataset not in datasets:
-        raise DatasetError(f"input {name!r}: unknown dataset {binding.dataset!r}; this party offers "
-                           f"{sorted(datasets) or 'no datasets'}")
+        raise DatasetError(
+            f"input {name!r}: unknown dataset {binding.dataset!r}; this party offers "
+            f"{sorted(datasets) or 'no datasets'}"
+        )
     return binding
 
 
@@ -122,23 +141,33 @@ def bind(node: Node, explicit: Binding | None, datasets: dict[str, DatasetConfig
         columns = binding.columns or ds.column_names
         unknown = [c for c in columns if c not in ds.column_names]
         if unknown:
-            raise DatasetError(f"input {name!r}: dataset {ds.name!r} has no columns {unknown}; "
-                               f"its schema is {list(ds.column_names)}")
+            raise DatasetError(
+                f"input {name!r}: dataset {ds.name!r} has no columns {unknown}; "
+                f"its schema is {list(ds.column_names)}"
+            )
         kinds = {c: k for c, k in ds.columns}
         if node.dtype == "int" and any(kinds[c] != "int" for c in columns):
-            raise DatasetError(f"input {name!r} is read as int but dataset {ds.name!r} declares "
-                               f"{[kinds[c] for c in columns]}")
+            raise DatasetError(
+                f"input {name!r} is read as int but dataset {ds.name!r} declares "
+                f"{[kinds[c] for c in columns]}"
+            )
         mat = load_csv(ds, columns)
         value = mat[:, 0] if len(columns) == 1 else mat
     else:
         if binding.columns:
-            raise DatasetError(f"input {name!r}: dataset {ds.name!r} is an array, it has no columns")
+            raise DatasetError(
+                f"input {name!r}: dataset {ds.name!r} is an array, it has no columns"
+            )
         if node.dtype == "int" and ds.dtype != "int":
-            raise DatasetError(f"input {name!r} is read as int but dataset {ds.name!r} is {ds.dtype}")
+            raise DatasetError(
+                f"input {name!r} is read as int but dataset {ds.name!r} is {ds.dtype}"
+            )
         value = load_npy(ds)
     if value.shape != node.shape:
-        raise DatasetError(f"input {name!r}: the program declares shape {node.shape}, dataset "
-                           f"{ds.name!r} gives {value.shape}")
+        raise DatasetError(
+            f"input {name!r}: the program declares shape {node.shape}, dataset "
+            f"{ds.name!r} gives {value.shape}"
+        )
     return BoundInput(name, binding, value)
 
 
@@ -146,6 +175,10 @@ def describe(datasets: dict[str, DatasetConfig]) -> list[str]:
     """What a party tells the hub about its datasets: names and schema, never values."""
     out = []
     for ds in datasets.values():
-        schema = ",".join(f"{c}:{k}" for c, k in ds.columns) if ds.columns else f"{ds.dtype}{list(ds.shape)}"
+        schema = (
+            ",".join(f"{c}:{k}" for c, k in ds.columns)
+            if ds.columns
+            else f"{ds.dtype}{list(ds.shape)}"
+        )
         out.append(f"{ds.name}({schema})")
     return out

@@ -25,11 +25,11 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
 from smc.hub.manifest import canonical_json
 from smc.hub.pki import CertificateError, verify_signature
-from smc.protocols.keys import KeyRing
+
 from smc.prg import LocalRandom
+from smc.protocols.keys import KeyRing
 
 
 class KeyExchangeError(Exception):
@@ -61,13 +61,30 @@ def _exchange(mine: X25519PrivateKey, theirs_hex: str) -> bytes:
 
 # ------------------------------------------------------------------------------ announcements
 
+
 def announcement_body(task_id: str, party: str, eph_pub_hex: str, manifest_sha256: str) -> bytes:
-    return canonical_json({"v": 1, "task_id": task_id, "party": party, "x25519": eph_pub_hex,
-                           "manifest_sha256": manifest_sha256})
+    return bytes(
+        canonical_json(
+            {
+                "v": 1,
+                "task_id": task_id,
+                "party": party,
+                "x25519": eph_pub_hex,
+                "manifest_sha256": manifest_sha256,
+            }
+        )
+    )
 
 
-def verify_announcement(body: bytes, signature: bytes, cert_pem: bytes, task_id: str, party: str,
-                        manifest_sha256: str) -> str:
+def verify_announcement(
+    body: bytes,
+    signature: bytes,
+    cert_pem: bytes,
+    *,
+    task_id: str,
+    party: str,
+    manifest_sha256: str,
+) -> str:
     """The announced X25519 public key (hex), after checking the statement is ``party``'s, for
     this task and this manifest. ``cert_pem`` must already be verified against the CA."""
     try:
@@ -90,18 +107,22 @@ def verify_announcement(body: bytes, signature: bytes, cert_pem: bytes, task_id:
 
 # ------------------------------------------------------------------------------ pairwise keys
 
+
 @dataclass(frozen=True)
 class PairSecrets:
-    prf_key: bytes      # 16 bytes, shared by exactly the two endpoints
-    send_key: bytes     # 32 bytes, relay frames from me to the peer
-    recv_key: bytes     # 32 bytes, relay frames from the peer to me
+    prf_key: bytes  # 16 bytes, shared by exactly the two endpoints
+    send_key: bytes  # 32 bytes, relay frames from me to the peer
+    recv_key: bytes  # 32 bytes, relay frames from the peer to me
 
 
-def derive_pair(mine: X25519PrivateKey, me: str, peer: str, peer_pub_hex: str,
-                manifest_sha256: str) -> PairSecrets:
+def derive_pair(
+    mine: X25519PrivateKey, me: str, peer: str, peer_pub_hex: str, manifest_sha256: str
+) -> PairSecrets:
     lo, hi = sorted((me, peer))
     okm = HKDF(
-        algorithm=hashes.SHA256(), length=16 + 32 + 32, salt=bytes.fromhex(manifest_sha256),
+        algorithm=hashes.SHA256(),
+        length=16 + 32 + 32,
+        salt=bytes.fromhex(manifest_sha256),
         info=b"smc/v1 pair keys|" + canonical_json([lo, hi]),
     ).derive(_exchange(mine, peer_pub_hex))
     lo_to_hi, hi_to_lo = okm[16:48], okm[48:80]
@@ -118,12 +139,13 @@ def keyring(me: int, pairs: dict[int, PairSecrets], session_id: str) -> KeyRing:
 
 # ------------------------------------------------------------------------------ relayed frames
 
+
 def _chunk_nonce(seq: int) -> bytes:
     return seq.to_bytes(12, "little")
 
 
 def _chunk_aad(task_id: str, sender: str, receiver: str, last: bool) -> bytes:
-    return canonical_json(["smc/v1 relay", task_id, sender, receiver, int(last)])
+    return bytes(canonical_json(["smc/v1 relay", task_id, sender, receiver, int(last)]))
 
 
 class ChunkSealer:
@@ -138,8 +160,9 @@ class ChunkSealer:
     def seal(self, chunk: bytes | memoryview, last: bool) -> tuple[int, bytes]:
         seq = self.seq
         self.seq += 1
-        ct = self._aead.encrypt(_chunk_nonce(seq), bytes(chunk),
-                                _chunk_aad(self._task, self._from, self._to, last))
+        ct = self._aead.encrypt(
+            _chunk_nonce(seq), bytes(chunk), _chunk_aad(self._task, self._from, self._to, last)
+        )
         return seq, ct
 
 
@@ -159,33 +182,54 @@ class ChunkOpener:
                 "(duplicated, replayed, dropped or reordered by the relay)"
             )
         try:
-            plain = self._aead.decrypt(_chunk_nonce(seq), payload,
-                                       _chunk_aad(self._task, self._from, self._to, last))
+            plain = self._aead.decrypt(
+                _chunk_nonce(seq), payload, _chunk_aad(self._task, self._from, self._to, last)
+            )
         except Exception:
-            raise KeyExchangeError(f"relayed chunk {seq} from {self._from!r} failed authentication") from None
+            raise KeyExchangeError(
+                f"relayed chunk {seq} from {self._from!r} failed authentication"
+            ) from None
         self.seq += 1
         return plain
 
 
 # ------------------------------------------------------------------------------ results
 
+
 def _result_key(shared: bytes, manifest_sha256: str, party: str) -> bytes:
     return HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=bytes.fromhex(manifest_sha256),
+        algorithm=hashes.SHA256(),
+        length=32,
+        salt=bytes.fromhex(manifest_sha256),
         info=b"smc/v1 result|" + party.encode("ascii"),
     ).derive(shared)
 
 
-def seal_result(mine: X25519PrivateKey, client_pub_hex: str, manifest_sha256: str, task_id: str,
-                party: str, plaintext: bytes) -> tuple[bytes, bytes]:
+def seal_result(
+    mine: X25519PrivateKey,
+    client_pub_hex: str,
+    *,
+    manifest_sha256: str,
+    task_id: str,
+    party: str,
+    plaintext: bytes,
+) -> tuple[bytes, bytes]:
     """Encrypt ``party``'s outputs to the client key of the manifest: (nonce, ciphertext)."""
     key = _result_key(_exchange(mine, client_pub_hex), manifest_sha256, party)
     nonce = os.urandom(12)
     return nonce, ChaCha20Poly1305(key).encrypt(nonce, plaintext, canonical_json([task_id, party]))
 
 
-def open_result(client: X25519PrivateKey, party_pub_hex: str, manifest_sha256: str, task_id: str,
-                party: str, nonce: bytes, ciphertext: bytes) -> bytes:
+def open_result(
+    client: X25519PrivateKey,
+    party_pub_hex: str,
+    *,
+    manifest_sha256: str,
+    task_id: str,
+    party: str,
+    nonce: bytes,
+    ciphertext: bytes,
+) -> bytes:
     """Decrypt outputs sealed by ``party`` (whose announced key is ``party_pub_hex``)."""
     key = _result_key(_exchange(client, party_pub_hex), manifest_sha256, party)
     try:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from smc.hub.manifest import Manifest
-from smc.ir import Program
 from smc.party.config import DatasetConfig
+
+from smc.ir import Program
 
 
 class PolicyError(Exception):
@@ -19,7 +20,7 @@ class PolicyError(Exception):
 
 
 def recipients(program: Program, manifest: Manifest) -> set[str]:
-    """Everyone who learns an output: recipient parties, and the client when outputs are forwarded."""
+    """Who learns an output: recipient parties, and the client when outputs are forwarded."""
     out: set[str] = set()
     for o in program.outputs:
         out.update(o.recipients or program.parties)
@@ -35,12 +36,17 @@ def contributors(program: Program) -> set[str]:
 def check_client(client: str, allowed: Iterable[str]) -> None:
     allowed = set(allowed)
     if "*" not in allowed and client not in allowed:
-        raise PolicyError(f"client {client!r} may not submit tasks to this party "
-                          f"(allowed: {sorted(allowed)})")
+        raise PolicyError(
+            f"client {client!r} may not submit tasks to this party (allowed: {sorted(allowed)})"
+        )
 
 
-def check(program: Program, manifest: Manifest, datasets: Iterable[DatasetConfig],
-          circuit_verified: str | None) -> None:
+def check(
+    program: Program,
+    manifest: Manifest,
+    datasets: Iterable[DatasetConfig],
+    circuit_verified: str | None,
+) -> None:
     """Raise :class:`PolicyError` unless every dataset's policy allows this task.
 
     ``circuit_verified`` is the library circuit name whose local rebuild produced exactly this
@@ -54,13 +60,19 @@ def check(program: Program, manifest: Manifest, datasets: Iterable[DatasetConfig
         by_circuit = circuit_verified is not None and circuit_verified in pol.circuits
         if not (pol.any_program or by_hash or by_circuit):
             allowed = sorted(pol.programs)[:4] + [f"circuit:{c}" for c in sorted(pol.circuits)]
-            raise PolicyError(f"dataset {ds.name!r} is not allowed in program {short}…: policy "
-                              f"allows only {allowed or 'no programs'}")
+            raise PolicyError(
+                f"dataset {ds.name!r} is not allowed in program {short}…: policy "
+                f"allows only {allowed or 'no programs'}"
+            )
         denied = sorted(who - pol.recipients)
         if denied:
-            raise PolicyError(f"dataset {ds.name!r} may not be revealed to {denied} (outputs of "
-                              f"program {short}… go to {sorted(who)}; policy allows only "
-                              f"{sorted(pol.recipients)})")
+            raise PolicyError(
+                f"dataset {ds.name!r} may not be revealed to {denied} (outputs of "
+                f"program {short}… go to {sorted(who)}; policy allows only "
+                f"{sorted(pol.recipients)})"
+            )
         if len(inputs_from) < pol.min_parties:
-            raise PolicyError(f"dataset {ds.name!r} needs at least {pol.min_parties} contributing "
-                              f"parties, program {short}… has {len(inputs_from)} {sorted(inputs_from)}")
+            raise PolicyError(
+                f"dataset {ds.name!r} needs at least {pol.min_parties} contributing "
+                f"parties, program {short}… has {len(inputs_from)} {sorted(inputs_from)}"
+            )

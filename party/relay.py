@@ -11,17 +11,18 @@ What the hub sees: task id, sender, receiver, sequence numbers and sizes. Not th
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator
 
 import grpc
-
-from smc.errors import TransportError
 from smc.party.dataplane import Inbox, PeerGone
 from smc.party.keyex import ChunkOpener, ChunkSealer, KeyExchangeError
 from smc.proto.v1 import hub_pb2, hub_pb2_grpc
+
+from smc.errors import TransportError
 
 log = logging.getLogger("smc.party.relay")
 
@@ -32,7 +33,9 @@ OUTBOX_CHUNKS = 64
 class RelayStream:
     """One party's long-lived ``Relay`` stream to one hub."""
 
-    def __init__(self, stub: hub_pb2_grpc.HubStub, on_frame: Callable[[hub_pb2.RelayFrame], None]) -> None:
+    def __init__(
+        self, stub: hub_pb2_grpc.HubStub, on_frame: Callable[[hub_pb2.RelayFrame], None]
+    ) -> None:
         self._stub = stub
         self._on_frame = on_frame
         self._outbox: queue.Queue[hub_pb2.RelayFrame | None] = queue.Queue(OUTBOX_CHUNKS)
@@ -43,7 +46,9 @@ class RelayStream:
     def start(self) -> None:
         call = self._stub.Relay(self._requests())
         self._call = call
-        self._thread = threading.Thread(target=self._read, args=(call,), daemon=True, name="relay-in")
+        self._thread = threading.Thread(
+            target=self._read, args=(call,), daemon=True, name="relay-in"
+        )
         self._thread.start()
 
     def _requests(self) -> Iterator[hub_pb2.RelayFrame]:
@@ -73,19 +78,23 @@ class RelayStream:
             raise TransportError("the hub relay did not accept frames in time") from None
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(queue.Full):
             self._outbox.put_nowait(None)
-        except queue.Full:
-            pass
         if self._call is not None:
-            self._call.cancel()  # type: ignore[attr-defined]
+            self._call.cancel()
 
 
 class RelayLink:
     """The sending half of one relayed link (one task, one peer)."""
 
-    def __init__(self, stream: RelayStream, sealer: ChunkSealer, task_id: str, peer: str,
-                 timeout: Callable[[], float | None]) -> None:
+    def __init__(
+        self,
+        stream: RelayStream,
+        sealer: ChunkSealer,
+        task_id: str,
+        peer: str,
+        timeout: Callable[[], float | None],
+    ) -> None:
         self._stream = stream
         self._sealer = sealer
         self._task_id = task_id
@@ -101,8 +110,12 @@ class RelayLink:
                 end = min(pos + CHUNK, total)
                 last = end == total
                 seq, ct = self._sealer.seal(frame[pos:end], last)
-                self._stream.send(hub_pb2.RelayFrame(task_id=self._task_id, peer=self.peer, seq=seq,
-                                                     last=last, payload=ct), self._timeout())
+                self._stream.send(
+                    hub_pb2.RelayFrame(
+                        task_id=self._task_id, peer=self.peer, seq=seq, last=last, payload=ct
+                    ),
+                    self._timeout(),
+                )
                 pos = end
                 if last:
                     return

@@ -12,7 +12,6 @@ import json
 import struct
 
 import numpy as np
-
 from smc.hub.manifest import canonical_json
 
 DTYPES = {"f8": np.dtype("<f8"), "i8": np.dtype("<i8")}
@@ -33,7 +32,7 @@ def encode(outputs: dict[str, np.ndarray]) -> bytes:
         header.append({"name": name, "dtype": code, "shape": list(arr.shape)})
         blobs.append(data.tobytes())
     head = canonical_json({"outputs": header})
-    return struct.pack("<I", len(head)) + head + b"".join(blobs)
+    return struct.pack("<I", len(head)) + bytes(head) + b"".join(blobs)
 
 
 def decode(blob: bytes) -> dict[str, np.ndarray]:
@@ -43,7 +42,7 @@ def decode(blob: bytes) -> dict[str, np.ndarray]:
     if size > MAX_HEADER or 4 + size > len(blob):
         raise ResultFormatError("result header size is out of range")
     try:
-        header = json.loads(blob[4:4 + size].decode("ascii"))
+        header = json.loads(blob[4 : 4 + size].decode("ascii"))
         entries = header["outputs"]
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
         raise ResultFormatError("result header is not valid") from None
@@ -51,7 +50,11 @@ def decode(blob: bytes) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for e in entries:
         try:
-            name, dtype, shape = str(e["name"]), DTYPES[e["dtype"]], tuple(int(d) for d in e["shape"])
+            name, dtype, shape = (
+                str(e["name"]),
+                DTYPES[e["dtype"]],
+                tuple(int(d) for d in e["shape"]),
+            )
         except (KeyError, TypeError, ValueError):
             raise ResultFormatError("result header entry is not valid") from None
         if any(d < 0 for d in shape):

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Protocol
+from typing import Protocol, cast
 
+from smc.party.dataplane import Inbox, PeerGone
 from typing_extensions import Buffer
 
 from smc.errors import TransportError
-from smc.party.dataplane import Inbox, PeerGone
 from smc.transport import Transport
 
 
@@ -28,8 +28,16 @@ class Link(Protocol):
 
 
 class PeerTransport(Transport):
-    def __init__(self, me: int, names: tuple[str, ...], links: dict[int, Link], inbox: Inbox,
-                 deadline: float, slow_rounds_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        me: int,
+        names: tuple[str, ...],
+        links: dict[int, Link],
+        inbox: Inbox,
+        *,
+        deadline: float,
+        slow_rounds_s: float = 0.0,
+    ) -> None:
         super().__init__(me, len(names))
         self.names = names
         self._links = links
@@ -67,7 +75,7 @@ class PeerTransport(Transport):
         if isinstance(item, PeerGone):
             raise TransportError(item.reason)
         self.frames_received += 1
-        return item  # type: ignore[return-value]
+        return cast(Buffer, item)
 
     def abort(self, reason: str) -> None:
         with self._lock:

@@ -12,11 +12,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from smc.errors import ProgramError
 from smc.hub.manifest import Manifest, ManifestError
 from smc.hub.pki import CertificateError, verify_cert, verify_signature
-from smc.ir import Program
 from smc.proto.v1 import hub_pb2, task_pb2
+
+from smc.errors import ProgramError
+from smc.ir import Program
 
 
 class OfferError(ValueError):
@@ -42,7 +43,7 @@ class TaskSpec:
 
     @property
     def endpoints(self) -> tuple[str, ...]:
-        return self.manifest.endpoints
+        return tuple(self.manifest.endpoints)
 
 
 def program_pb(program: Program) -> task_pb2.Program:
@@ -68,11 +69,15 @@ def task_from_offer(offer: hub_pb2.TaskOffer, ca_pem: bytes, me: str) -> TaskSpe
     except ProgramError as exc:
         raise OfferError(f"malformed program: {exc}") from None
     if program.hash != man.program_sha256:
-        raise OfferError(f"program hash mismatch: the signed manifest names {man.program_sha256[:12]}…, "
-                         f"the program received hashes to {program.hash[:12]}…")
+        raise OfferError(
+            f"program hash mismatch: the signed manifest names {man.program_sha256[:12]}…, "
+            f"the program received hashes to {program.hash[:12]}…"
+        )
     if program.parties != man.parties:
-        raise OfferError(f"the program's parties {list(program.parties)} differ from the manifest's "
-                         f"{list(man.parties)}")
+        raise OfferError(
+            f"the program's parties {list(program.parties)} differ from the manifest's "
+            f"{list(man.parties)}"
+        )
     if me not in man.endpoints:
         raise OfferError(f"{me!r} is not an endpoint of this task")
     participants: dict[str, Participant] = {}
@@ -95,11 +100,15 @@ def announcement_pb(body: bytes, signature: bytes) -> task_pb2.Announcement:
     return task_pb2.Announcement(body=body, signature=signature)
 
 
-def announcements_by_name(spec: TaskSpec, start: hub_pb2.TaskStart) -> dict[str, tuple[bytes, bytes]]:
+def announcements_by_name(
+    spec: TaskSpec, start: hub_pb2.TaskStart
+) -> dict[str, tuple[bytes, bytes]]:
     """The start message's announcements in endpoint order (checked later by signature)."""
     anns = list(start.announcements)
     if len(anns) != len(spec.endpoints):
-        raise OfferError(f"start carries {len(anns)} announcements for {len(spec.endpoints)} endpoints")
+        raise OfferError(
+            f"start carries {len(anns)} announcements for {len(spec.endpoints)} endpoints"
+        )
     return {name: (a.body, a.signature) for name, a in zip(spec.endpoints, anns, strict=True)}
 
 

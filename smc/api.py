@@ -44,6 +44,8 @@ class ProgramBuilder:
     def __init__(self, parties: Sequence[str], frac_bits: int = 16) -> None:
         if not parties:
             raise ProgramError("a program needs at least one party")
+        if len(set(parties)) != len(parties) or not all(isinstance(x, str) and x for x in parties):
+            raise ProgramError(f"party names must be distinct non-empty strings, got {list(parties)}")
         self.parties = tuple(parties)
         self.fixed = FixedPointConfig(frac_bits)
         self._nodes: list[Node] = []
@@ -108,7 +110,7 @@ class ProgramBuilder:
         """Reveal ``value`` as output ``name`` to ``to`` (one party, several, or None = all)."""
         if not isinstance(value, SecureArray) or value.builder is not self:
             raise ProgramError(f"output {name!r} must be an array of this program")
-        recipients = (to,) if isinstance(to, str) else tuple(to or ())
+        recipients = (to,) if isinstance(to, str) else tuple(dict.fromkeys(to or ()))
         for r in recipients:
             if r not in self.parties:
                 raise ProgramError(f"recipient {r!r} of output {name!r} is not a party {list(self.parties)}")

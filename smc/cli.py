@@ -1,4 +1,16 @@
-"""The ``smc`` command line."""
+"""The ``smc`` command line.
+
+    smc demo [--local]                     three hospitals: hub + party daemons (or in-process)
+    smc keys init --dir keys               create a deployment CA
+    smc keys issue --dir keys --role party --name st_mary [--san host]
+    smc hub serve --config hub.toml        run the hub
+    smc party serve --config party.toml    run a party daemon (or the dealer)
+    smc party verify-audit audit.log       check an audit log's hash chain
+    smc parties --hub host:port --keys keys --name analyst   list registered parties
+
+Deployment commands import the hub and party packages only when used, so the engine stays free
+of gRPC.
+"""
 
 from __future__ import annotations
 
@@ -10,21 +22,137 @@ from smc.errors import SmcError
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from smc.demo import run_demo
+    if args.local:
+        from smc.demo import run_demo
 
-    return run_demo(suite=args.suite, rows=args.rows)
+        return run_demo(suite=args.suite, rows=args.rows)
+    from smc.demo import run_deployed_demo
+
+    return run_deployed_demo(suite=args.suite, rows=args.rows, keep=args.keep)
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from smc.hub import pki
+
+    if args.keys_command == "init":
+        path = pki.create_ca(args.dir, args.deployment)
+        print(
+            f"created CA {path} (keep {path.with_suffix('.key')} offline once certificates "
+            "are issued)"
+        )
+    else:
+        cert, key = pki.issue(args.dir, args.role, args.name, tuple(args.san or ()), args.days)
+        print(f"issued {args.role} {args.name!r}: {cert} {key}")
+    return 0
+
+
+def _hub(args: argparse.Namespace) -> int:
+    from smc.hub import config, server
+
+    return server.serve(config.load(args.config), args.ready_file)
+
+
+def _party(args: argparse.Namespace) -> int:
+    if args.party_command == "verify-audit":
+        from smc.party.audit import verify
+
+        count, head = verify(args.log, args.head)
+        print(f"{args.log}: {count} entries, chain intact, head {head}")
+        return 0
+    from smc.party import config, daemon
+
+    return daemon.serve(config.load(args.config), args.ready_file)
+
+
+def _parties(args: argparse.Namespace) -> int:
+    from smc.hub.pki import Credentials
+    from smc.party.client import Client
+
+    with Client(args.hub, Credentials.from_dir(args.keys, args.name), args.hub_name) as client:
+        for p in client.parties():
+            state = "online" if p.online else "offline"
+            print(
+                f"{p.name:<16} {p.role:<7} {state:<8} {p.endpoint or '(relay only)':<22} "
+                f"{', '.join(p.datasets)}"
+            )
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="smc", description="Secure multi-party computation engine")
+    parser = argparse.ArgumentParser(
+        prog="smc", description="Secure multi-party computation engine"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run a joint computation between three parties locally")
+
+    demo = sub.add_parser(
+        "demo", help="three hospitals compute joint statistics (hub + party daemons)"
+    )
+    demo.add_argument(
+        "--local", action="store_true", help="in-process simulation instead of daemons"
+    )
     demo.add_argument("--suite", choices=["rss3", "additive"], default="rss3")
     demo.add_argument("--rows", type=int, default=1000, help="rows per party (default 1000)")
+    demo.add_argument("--keep", metavar="DIR", help="write the deployment into DIR and keep it")
     demo.set_defaults(func=_demo)
+
+    keys = sub.add_parser("keys", help="deployment CA and certificates")
+    ksub = keys.add_subparsers(dest="keys_command", required=True)
+    kinit = ksub.add_parser("init", help="create the deployment CA (ca.crt, ca.key)")
+    kinit.add_argument("--dir", required=True)
+    kinit.add_argument("--deployment", default="smc deployment", help="organisation name in the CA")
+    kissue = ksub.add_parser("issue", help="issue a certificate for a hub, party, dealer or client")
+    kissue.add_argument(
+        "--dir", required=True, help="the CA directory; the files are written there"
+    )
+    kissue.add_argument("--role", required=True, choices=["hub", "party", "dealer", "client"])
+    kissue.add_argument("--name", required=True)
+    kissue.add_argument("--san", action="append", help="extra DNS name or IP (repeatable)")
+    kissue.add_argument("--days", type=int, default=825)
+    keys.set_defaults(func=_keys)
+
+    hub = sub.add_parser("hub", help="run the hub")
+    hsub = hub.add_subparsers(dest="hub_command", required=True)
+    hserve = hsub.add_parser("serve")
+    hserve.add_argument("--config", required=True)
+    hserve.add_argument("--ready-file", help="write the bound address here once serving")
+    hub.set_defaults(func=_hub)
+
+    party = sub.add_parser("party", help="run a party daemon, or check its audit log")
+    psub = party.add_subparsers(dest="party_command", required=True)
+    pserve = psub.add_parser("serve")
+    pserve.add_argument("--config", required=True)
+    pserve.add_argument("--ready-file", help="write the data-plane endpoint here once attached")
+    paudit = psub.add_parser("verify-audit")
+    paudit.add_argument("log")
+    paudit.add_argument("--head", help="the head hash witnessed earlier (detects truncation)")
+    party.set_defaults(func=_party)
+
+    parties = sub.add_parser("parties", help="list the parties registered at a hub")
+    parties.add_argument("--hub", required=True)
+    parties.add_argument("--keys", required=True, help="directory with <name>.crt/.key and ca.crt")
+    parties.add_argument("--name", required=True, help="client identity")
+    parties.add_argument("--hub-name", default="hub", help="name in the hub's certificate")
+    parties.set_defaults(func=_parties)
+
     version = sub.add_parser("version", help="print the engine version")
     version.set_defaults(func=lambda _a: print(__import__("smc").__version__) or 0)
     return parser
+
+
+def _deployment_errors() -> tuple[type[BaseException], ...]:
+    """Error types of the deployment packages, when they are already imported."""
+    found: list[type[BaseException]] = []
+    for module, names in (
+        ("smc.hub.pki", ("CertificateError",)),
+        ("smc.hub.config", ("HubConfigError",)),
+        ("smc.party.config", ("ConfigFileError",)),
+        ("smc.party.audit", ("AuditError",)),
+    ):
+        mod = sys.modules.get(module)
+        for n in names:
+            if mod is not None and hasattr(mod, n):
+                found.append(getattr(mod, n))
+    return tuple(found)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -34,6 +162,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SmcError as exc:
         print(f"smc: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        if isinstance(exc, (*_deployment_errors(), OSError)):
+            print(f"smc: error: {exc}", file=sys.stderr)
+            return 2
+        raise
 
 
 if __name__ == "__main__":

@@ -22,7 +22,10 @@ INT_LIMIT = 2**62  # secret integers: same headroom rule as fixed point with fra
 
 def encode_fixed(values: Any, fp: FixedPointConfig) -> U64:
     """Encode reals as fixed point; raises EncodingError if any value is not representable."""
-    arr = np.asarray(values, dtype=np.float64)
+    raw = np.asarray(values)
+    if raw.dtype.kind not in "iubf":
+        raise EncodingError(f"cannot encode dtype {raw.dtype} as fixed point: give real numbers")
+    arr = raw.astype(np.float64)
     if arr.size and not np.all(np.isfinite(arr)):
         bad = arr[~np.isfinite(arr)].ravel()[0]
         raise EncodingError(f"cannot encode non-finite value {bad} as fixed point")
@@ -50,9 +53,14 @@ def encode_int(values: Any) -> U64:
             raise EncodingError("cannot encode non-finite values as integers")
         if arr.size and np.any(arr != np.rint(arr)):
             raise EncodingError("integer input has a fractional part; declare it dtype='fixed'")
+        if arr.size and float(np.max(np.abs(arr))) >= INT_LIMIT:
+            raise EncodingError("integer input is outside the range |x| < 2^62")
         arr = arr.astype(np.int64)
     elif arr.dtype.kind == "O":
         try:
+            arr = np.array([int(v) for v in arr.ravel()], dtype=object).reshape(arr.shape)
+            if arr.size and max(abs(int(v)) for v in arr.ravel()) >= INT_LIMIT:
+                raise EncodingError("integer input is outside the range |x| < 2^62")
             arr = arr.astype(np.int64)
         except (OverflowError, TypeError, ValueError) as exc:
             raise EncodingError(f"cannot encode {values!r} as 64-bit integers: {exc}") from None
@@ -61,7 +69,7 @@ def encode_int(values: Any) -> U64:
     if arr.dtype == np.uint64 and arr.size and int(arr.max()) >= INT_LIMIT:
         raise EncodingError(f"integer {int(arr.max())} is outside the range |x| < 2^62")
     signed = arr.astype(np.int64)
-    if signed.size and int(np.max(np.abs(signed.astype(np.float64)))) >= INT_LIMIT:
+    if signed.size and (int(signed.max()) >= INT_LIMIT or int(signed.min()) <= -INT_LIMIT):
         raise EncodingError("integer input is outside the range |x| < 2^62")
     return signed.view(np.uint64)
 

@@ -97,11 +97,18 @@ class Program:
         if len(blob) > max_bytes:
             raise ProgramError(f"program encoding is {len(blob)} bytes, above the {max_bytes} limit")
         try:
-            obj = json.loads(blob.decode("ascii"))
+            obj = json.loads(blob.decode("ascii"), parse_constant=_refuse_constant)
+            prog = program_from_obj(obj)
+            again = prog.to_bytes()
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ProgramError(f"program is not canonical JSON: {exc}") from None
-        prog = program_from_obj(obj)
-        if prog.to_bytes() != blob:
+        except RecursionError:
+            raise ProgramError("program nests too deeply to be a program") from None
+        except ValueError as exc:
+            if isinstance(exc, ProgramError):
+                raise
+            raise ProgramError(f"program is malformed: {exc}") from None
+        if again != blob:
             raise ProgramError("program encoding is not canonical (re-encoding differs)")
         return prog
 
@@ -114,6 +121,10 @@ class Program:
         )
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ProgramError(f"program contains the non-JSON constant {name}")
+
+
 def canonical_json(obj: Any) -> bytes:
     return json.dumps(
         obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
@@ -124,11 +135,16 @@ def encode_const(values: np.ndarray) -> str:
     return np.ascontiguousarray(values, dtype="<u8").tobytes().hex()
 
 
-def decode_const(text: str, shape: Shape) -> np.ndarray:
-    raw = bytes.fromhex(text)
+def decode_const(text: str, shape: Shape, where: str = "constant") -> np.ndarray:
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raise ProgramError(f"{where}: constant data is not hexadecimal") from None
+    if len(raw) % 8:
+        raise ProgramError(f"{where}: constant data is not a whole number of 64-bit words")
     arr = np.frombuffer(raw, dtype="<u8").astype(np.uint64)
     if arr.size != int(np.prod(shape, dtype=np.int64)):
-        raise ProgramError(f"constant holds {arr.size} values, its shape {shape} needs more or fewer")
+        raise ProgramError(f"{where}: constant holds {arr.size} values, its shape {shape} needs another count")
     return arr.reshape(shape)
 
 
@@ -151,7 +167,11 @@ def program_from_obj(obj: Any) -> Program:
     parties = tuple(_req(obj, "parties", list, "program"))
     if not parties or not all(isinstance(p, str) and p for p in parties):
         raise ProgramError("program: parties must be non-empty strings")
+    if len(set(parties)) != len(parties):
+        raise ProgramError(f"program: duplicate party names {list(parties)}")
     frac_bits = _req(obj, "frac_bits", int, "program")
+    if not 0 <= frac_bits <= 30:
+        raise ProgramError(f"program: frac_bits={frac_bits} is outside 0..30")
     raw_nodes = _req(obj, "nodes", list, "program")
     if len(raw_nodes) > MAX_NODES:
         raise ProgramError(f"program has {len(raw_nodes)} nodes, above the limit {MAX_NODES}")
@@ -161,15 +181,15 @@ def program_from_obj(obj: Any) -> Program:
         if _req(raw, "id", int, where) != i:
             raise ProgramError(f"{where}: ids must be 0..N-1 in order")
         args = tuple(_req(raw, "args", list, where))
-        if not all(isinstance(a, int) and 0 <= a < i for a in args):
+        if not all(type(a) is int and 0 <= a < i for a in args):
             raise ProgramError(f"{where}: arguments must reference earlier nodes, got {list(args)}")
-        shape = tuple(_req(raw, "shape", list, where))
+        shape = _check_shape(_req(raw, "shape", list, where), where)
         node = Node(
             id=i, op=_req(raw, "op", str, where), args=args, shape=shape,
             dtype=_req(raw, "dtype", str, where), secret=_req(raw, "secret", bool, where),
             attrs=_req(raw, "attrs", dict, where),
         )
-        expected = infer(node.op, [nodes[a] for a in args], node.attrs, parties, where)
+        expected = infer(node.op, [nodes[a] for a in args], node.attrs, parties, f"{where} ({node.op})")
         if (expected.shape, expected.dtype, expected.secret) != (node.shape, node.dtype, node.secret):
             raise ProgramError(
                 f"{where} ({node.op}): declared {node.shape}/{node.dtype}/secret={node.secret} "
@@ -182,17 +202,30 @@ def program_from_obj(obj: Any) -> Program:
         where = f"output {k}"
         name = _req(raw, "name", str, where)
         node_id = _req(raw, "node", int, where)
+        if not isinstance(name, str) or not name:
+            raise ProgramError(f"{where}: output name must be a non-empty string")
         recipients = tuple(_req(raw, "recipients", list, where))
         if not 0 <= node_id < len(nodes):
             raise ProgramError(f"{where}: node {node_id} does not exist")
         if name in names:
             raise ProgramError(f"{where}: duplicate output name {name!r}")
         names.add(name)
+        if len(set(recipients)) != len(recipients):
+            raise ProgramError(f"{where}: duplicate recipients {list(recipients)}")
         for r in recipients:
             if r not in parties:
                 raise ProgramError(f"{where}: recipient {r!r} is not a party of this program")
         outputs.append(Output(name, node_id, recipients))
     return Program(parties, frac_bits, tuple(nodes), tuple(outputs))
+
+
+ALLOWED_ATTRS: dict[str, set[str]] = {
+    "input": {"party", "name", "shape", "dtype"}, "const": {"shape", "dtype", "data", "frac_bits"},
+    "sum": {"axis", "keepdims"}, "reshape": {"shape"}, "transpose": {"axes"}, "getitem": {"index"},
+    "concat": {"axis"}, "stack": {"axis"}, "trunc": {"bits", "dtype"}, "cmp": {"rel"},
+    "reduce": {"fn", "axis", "keepdims"}, "sort": {"descending"}, "sort_rows": {"key", "descending"},
+    "bitwise": {"fn"}, "func": {"fn"},
+}
 
 
 @dataclass(frozen=True)
@@ -253,6 +286,13 @@ def infer(op: str, args: list[Node] | list[Typed], attrs: dict[str, Any], partie
           where: str = "node") -> Typed:
     """Shape, dtype and secrecy of an op's result; raises ProgramError on any inconsistency."""
     secret = any(a.secret for a in args)
+    unknown = set(attrs) - ALLOWED_ATTRS.get(op, set())
+    if unknown:
+        raise ProgramError(f"{where}: unknown attributes {sorted(unknown)} for op {op!r}")
+    if "descending" in attrs and not isinstance(attrs["descending"], bool):
+        raise ProgramError(f"{where}: descending must be true or false")
+    if "keepdims" in attrs and not isinstance(attrs["keepdims"], bool):
+        raise ProgramError(f"{where}: keepdims must be true or false")
     arity = {"input": 0, "const": 0, "neg": 1, "sum": 1, "reshape": 1, "transpose": 1,
              "getitem": 1, "to_fixed": 1, "trunc": 1, "add": 2, "sub": 2, "mul": 2, "matmul": 2,
              "cmp": 2, "where": 3, "abs": 1, "relu": 1, "reduce": 1, "sort": 1, "sort_rows": 1,
@@ -275,7 +315,7 @@ def infer(op: str, args: list[Node] | list[Typed], attrs: dict[str, Any], partie
                 raise ProgramError(f"{where}: constant larger than {MAX_CONST_ELEMENTS} elements")
             if attrs.get("dtype") not in DTYPES or not isinstance(attrs.get("data"), str):
                 raise ProgramError(f"{where}: const needs dtype and hex data")
-            decode_const(attrs["data"], shape)
+            decode_const(attrs["data"], shape, where)
             fb = attrs.get("frac_bits")
             if fb is not None and (attrs["dtype"] != "fixed" or not isinstance(fb, int) or not 0 <= fb <= 30):
                 raise ProgramError(f"{where}: const frac_bits must be an int in 0..30 on a fixed constant")

@@ -29,23 +29,15 @@ def random_key() -> bytes:
     return os.urandom(KEY_BYTES)
 
 
-def _keystream_into(key: bytes, nonce: bytes, out: np.ndarray) -> None:
-    """Fill the byte view of ``out`` with the AES-CTR keystream for (key, nonce)."""
+def _keystream_into(key: bytes, nonce: bytes, raw: np.ndarray, nbytes: int) -> None:
+    """Write ``nbytes`` of the AES-CTR keystream for (key, nonce) into the byte array ``raw``,
+    which must have at least 15 spare bytes after ``nbytes`` (``update_into``'s requirement)."""
     enc = Cipher(algorithms.AES(key), modes.CTR(nonce)).encryptor()
-    raw = out.view(np.uint8).reshape(-1)
-    total = raw.size
     pos = 0
-    chunk = len(_ZERO_CHUNK) - 16
-    while pos < total:
-        step = min(chunk, total - pos)
-        # update_into needs len(buf) >= len(data) + 15; write through a bytearray of that size
-        # when the tail of `out` is too short, otherwise straight into the output buffer.
-        if total - pos >= step + 15:
-            enc.update_into(_ZERO_CHUNK[:step], raw[pos : pos + step + 15])
-        else:
-            tmp = bytearray(step + 15)
-            enc.update_into(_ZERO_CHUNK[:step], tmp)
-            raw[pos : pos + step] = np.frombuffer(tmp, dtype=np.uint8, count=step)
+    chunk = len(_ZERO_CHUNK)
+    while pos < nbytes:
+        step = min(chunk, nbytes - pos)
+        enc.update_into(_ZERO_CHUNK[:step], raw[pos : pos + step + 15])
         pos += step
 
 
@@ -57,16 +49,20 @@ class PRF:
     def __init__(self, key: bytes, salt: bytes = b"") -> None:
         if len(key) != KEY_BYTES:
             raise ValueError(f"PRF key must be {KEY_BYTES} bytes, got {len(key)}")
+        if len(salt) > 64:
+            raise ValueError("PRF salt must be at most 64 bytes (it keys blake2b)")
         self._key = key
         self._salt = salt
 
     def draw(self, label: str, n: int) -> U64:
-        """n uniform ring elements for ``label`` (deterministic in key, salt and label)."""
-        nonce = hashlib.blake2b(self._salt + label.encode(), digest_size=16).digest()
-        out = np.empty(n, dtype=np.uint64)
+        """n uniform ring elements for ``label`` (deterministic in key, salt and label). The CTR
+        nonce is blake2b-128 of the label keyed with the salt, so (salt, label) pairs never
+        collide by concatenation."""
+        nonce = hashlib.blake2b(label.encode(), digest_size=16, key=self._salt).digest()
+        buf = np.empty(n + 2, dtype=np.uint64)  # two spare words for update_into's slack
         if n:
-            _keystream_into(self._key, nonce, out)
-        return out
+            _keystream_into(self._key, nonce, buf.view(np.uint8), 8 * n)
+        return buf[:n]
 
 
 class LocalRandom:

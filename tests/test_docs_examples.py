@@ -20,8 +20,15 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "docs" / "examples").glob("*.py"))
 # Files whose python blocks must run as written (docs written by others may hold fragments).
-DOCS_WITH_CODE = ["README.md", "docs/api.md", "docs/numerics.md", "docs/architecture.md",
-                  "docs/security.md", "docs/protocols.md", "docs/glossary.md"]
+DOCS_WITH_CODE = [
+    "README.md",
+    "docs/api.md",
+    "docs/numerics.md",
+    "docs/architecture.md",
+    "docs/security.md",
+    "docs/protocols.md",
+    "docs/glossary.md",
+]
 PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 
@@ -33,8 +40,13 @@ def test_examples_exist() -> None:
 def test_example_script_runs_and_matches(script: Path) -> None:
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     proc = subprocess.run(
-        [sys.executable, str(script)], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=240, check=False,
+        [sys.executable, str(script)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
     )
     assert proc.returncode == 0, f"{script.name} failed:\n{proc.stdout}\n{proc.stderr}"
     last = proc.stdout.strip().splitlines()[-1]

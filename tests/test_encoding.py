@@ -91,12 +91,6 @@ def test_fixed_empty_array() -> None:
     assert enc.dtype == np.uint64
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: encode_fixed (smc/encoding.py) calls np.asarray(values, dtype=float64) "
-    "unguarded, so strings raise a bare ValueError, numeric strings are silently parsed and "
-    "complex values raise TypeError instead of EncodingError",
-)
 @pytest.mark.parametrize("bad", ["abc", ["1.5"], 1 + 2j, np.array([b"1"])])
 def test_fixed_refuses_non_numeric_with_encoding_error(bad: object) -> None:
     with pytest.raises(EncodingError):
@@ -162,12 +156,6 @@ def test_int_refuses_non_numeric(bad: object) -> None:
         encode_int(bad)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: encode_int (smc/encoding.py, range check) compares "
-    "abs(x.astype(float64)) with 2^62; float64 rounds 2^62-1 .. 2^62-256 up to 2^62, so "
-    "valid integers just inside |x| < 2^62 are refused",
-)
 @pytest.mark.parametrize("value", [2**62 - 1, -(2**62 - 1), 2**62 - 200])
 def test_int_accepts_largest_values_in_range(value: int) -> None:
     assert int(decode_int(encode_int(np.array([value], dtype=np.int64)))[0]) == value

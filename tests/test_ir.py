@@ -138,19 +138,19 @@ def test_random_programs_round_trip(steps: list[tuple[str, str, int]], side: int
 def test_refuses_argument_referencing_later_node() -> None:
     p = traced()
     blob = mutate(p, lambda o: node(o, "matmul")["args"].__setitem__(1, len(o["nodes"]) - 1))
-    refused(blob, r"node 2: arguments must reference earlier nodes")
-    refused(mutate(p, lambda o: node(o, "matmul")["args"].__setitem__(0, 2)), r"node 2: arguments")
-    refused(mutate(p, lambda o: node(o, "matmul")["args"].__setitem__(0, -1)), r"node 2: arguments")
+    refused(blob, r"node 2( \(\w+\))?: arguments must reference earlier nodes")
+    refused(mutate(p, lambda o: node(o, "matmul")["args"].__setitem__(0, 2)), r"node 2( \(\w+\))?: arguments")
+    refused(mutate(p, lambda o: node(o, "matmul")["args"].__setitem__(0, -1)), r"node 2( \(\w+\))?: arguments")
 
 
 def test_refuses_wrong_arity() -> None:
     refused(
         mutate(traced(), lambda o: node(o, "matmul")["args"].pop()),
-        r"node 2: matmul takes 2 arguments, got 1",
+        r"node 2 \(matmul\): matmul takes 2 arguments, got 1",
     )
     refused(
         mutate(traced(), lambda o: node(o, "neg")["args"].append(0)),
-        r"node \d+: neg takes 1 arguments, got 2",
+        r"node \d+( \(\w+\))?: neg takes 1 arguments, got 2",
     )
 
 
@@ -175,21 +175,21 @@ def test_refuses_matmul_inner_dimension_mismatch() -> None:
         y["attrs"]["shape"] = [5, 4]
         y["shape"] = [5, 4]
 
-    refused(mutate(traced(), fn), r"node 2: matmul inner dimensions differ: \(2, 3\) @ \(5, 4\)")
+    refused(mutate(traced(), fn), r"node 2 \(matmul\): matmul inner dimensions differ: \(2, 3\) @ \(5, 4\)")
 
 
 def test_refuses_unknown_op_and_bad_dtypes() -> None:
     refused(
         mutate(traced(), lambda o: node(o, "neg").__setitem__("op", "exp")),
-        r"node \d+: unknown op 'exp'",
+        r"node \d+( \(\w+\))?: unknown op 'exp'",
     )
     refused(
         mutate(traced(), lambda o: o["nodes"][0]["attrs"].__setitem__("dtype", "float")),
-        r"node 0: input dtype must be one of",
+        r"node 0( \(\w+\))?: input dtype must be one of",
     )
     refused(
         mutate(traced(), lambda o: node(o, "const")["attrs"].__setitem__("dtype", "f64")),
-        r"node \d+: const needs dtype",
+        r"node \d+( \(\w+\))?: const needs dtype",
     )
     refused(
         mutate(traced(), lambda o: o["nodes"][0].__setitem__("dtype", "float")),
@@ -200,7 +200,7 @@ def test_refuses_unknown_op_and_bad_dtypes() -> None:
 def test_refuses_unknown_input_owner_and_recipient() -> None:
     refused(
         mutate(traced(), lambda o: o["nodes"][1]["attrs"].__setitem__("party", "mallory")),
-        r"node 1: input owner 'mallory' is not a party",
+        r"node 1( \(\w+\))?: input owner 'mallory' is not a party",
     )
     refused(
         mutate(traced(), lambda o: o["outputs"][0]["recipients"].append("mallory")),
@@ -259,7 +259,7 @@ def test_refuses_bad_input_shapes(shape: Any, match: str) -> None:
     def fn(o: dict[str, Any]) -> None:
         o["nodes"][0]["attrs"]["shape"] = shape
 
-    refused(mutate(traced(), fn), rf"node 0: .*{match}")
+    refused(mutate(traced(), fn), rf"node 0( \(\w+\))?: .*{match}")
 
 
 def test_refuses_bad_structure() -> None:
@@ -269,11 +269,11 @@ def test_refuses_bad_structure() -> None:
     refused(mutate(traced(), lambda o: o.__setitem__("parties", [])), "parties must be non-empty")
     refused(
         mutate(traced(), lambda o: o["nodes"][1].__setitem__("id", 7)),
-        r"node 1: ids must be 0..N-1",
+        r"node 1( \(\w+\))?: ids must be 0..N-1",
     )
     refused(
         mutate(traced(), lambda o: o["nodes"][1].__setitem__("secret", 1)),
-        r"node 1: field 'secret' has the wrong type",
+        r"node 1( \(\w+\))?: field 'secret' has the wrong type",
     )
 
 
@@ -293,11 +293,6 @@ def test_refuses_const_data_of_wrong_length() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: smc/ir.py decode_const raises ProgramError without the node; infer() "
-    "re-raises ProgramError unchanged, so a const with the wrong data length is not named",
-)
 def test_const_data_length_error_names_the_node() -> None:
     def short(o: dict[str, Any]) -> None:
         node(o, "const")["attrs"]["data"] = "00" * 8 * 2
@@ -305,13 +300,6 @@ def test_const_data_length_error_names_the_node() -> None:
     refused(mutate(traced(), short), r"node \d+")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: program_from_obj (smc/ir.py) checks args with isinstance(a, int) (true "
-    "for bools) and compares declared shapes with == (2.0 == 2), so args [0, true] and shape "
-    "[2.0] are accepted; the same program then has several 'canonical' encodings and a float "
-    "shape crashes the executor with TypeError",
-)
 @pytest.mark.parametrize("where", ["args", "shape"])
 def test_refuses_bools_and_floats_where_ints_belong(where: str) -> None:
     p = smc.ProgramBuilder(PARTIES)
@@ -326,13 +314,6 @@ def test_refuses_bools_and_floats_where_ints_belong(where: str) -> None:
     refused(blob, "node 2")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: Program.from_bytes (smc/ir.py) lets json.loads accept NaN and deep "
-    "nesting; "
-    "re-encoding with allow_nan=False raises ValueError, deep nesting raises RecursionError, "
-    "neither is a ProgramError",
-)
 @pytest.mark.parametrize("kind", ["nan", "deep"])
 def test_refuses_nan_and_deep_nesting_with_program_error(kind: str) -> None:
     if kind == "nan":
@@ -344,12 +325,6 @@ def test_refuses_nan_and_deep_nesting_with_program_error(kind: str) -> None:
     refused(blob, None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine weakness: infer() (smc/ir.py) ignores unknown attribute keys and from_bytes "
-    "accepts them, so one computation has many encodings and hashes; frac_bits is not range "
-    "checked either (99 is accepted, failing only later with ConfigError)",
-)
 @pytest.mark.parametrize("kind", ["attr", "frac_bits"])
 def test_refuses_unknown_attributes_and_bad_frac_bits(kind: str) -> None:
     if kind == "attr":
@@ -399,15 +374,18 @@ def test_api_refuses_program_without_outputs() -> None:
         smc.ProgramBuilder([])
 
 
-def test_api_refuses_division_by_public_zero_and_by_secret() -> None:
+def test_api_refuses_division_by_public_zero() -> None:
     p = smc.ProgramBuilder(PARTIES)
     x = p.input("a", "x", shape=3)
     with pytest.raises(ProgramError, match="public zero"):
         _ = x / 0
     with pytest.raises(ProgramError, match="public zero"):
+        _ = x / 0.0
+    with pytest.raises(ProgramError, match="public zero"):
         _ = x / np.array([1.0, 0.0, 2.0])
-    with pytest.raises(ProgramError, match="division by a secret"):
-        _ = x / x
+    n_nodes = len(p._nodes)
+    _ = x / np.array([1.0, -3.0, 2.0])  # non-zero divisors are fine
+    assert len(p._nodes) > n_nodes
 
 
 def test_api_refuses_secret_and_array_indices() -> None:

@@ -1,11 +1,10 @@
-"""The committed protobuf code matches the .proto files (regenerate: python -m smc.proto.generate)."""
+"""Committed protobuf code matches the .proto files (regenerate: python -m smc.proto.generate)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-
 from smc.proto import generate
 
 

@@ -89,8 +89,10 @@ def main() -> None:
     print(f"{header[0]:<14} {header[1]:>16} {header[2]:>11} {header[3]:>8} {header[4]:>11}")
     for suite, parties in [("rss3", 3), ("additive", 3), ("additive", 2)]:
         m = measure(suite, parties, x, y)
-        print(f"{suite + ' n=' + str(parties):<14} {m['max_abs_err_ulps']:>16.6f} "
-              f"{m['rounded_up']:>11.4%} {m['expected_up']:>8.4%} {m['bias_ulps']:>+11.2e}")
+        print(
+            f"{suite + ' n=' + str(parties):<14} {m['max_abs_err_ulps']:>16.6f} "
+            f"{m['rounded_up']:>11.4%} {m['expected_up']:>8.4%} {m['bias_ulps']:>+11.2e}"
+        )
         quarters = ", ".join(f"{u:.1%}" for u in m["up_by_quarter"])
         print(f"{'':<14} rounded up by quarter of the fractional part: {quarters}")
         # stochastic rounding: P(round up) equals the fractional part, so no bias on average

@@ -33,8 +33,10 @@ def secure_mean(values: np.ndarray, suite: str, two_steps: bool = False) -> floa
 def main() -> None:
     rng = np.random.default_rng(7)  # test data, not secret
     print(f"mean of n values in [0, 100), frac_bits={FRAC_BITS} (1 ulp = {ULP:.3g})")
-    print(f"{'n':>9} {'extra':>5} {'rel. err of 1/n':>16} {'rss3 err (ulp)':>15} "
-          f"{'additive err (ulp)':>19} {'bound (ulp)':>12}")
+    print(
+        f"{'n':>9} {'extra':>5} {'rel. err of 1/n':>16} {'rss3 err (ulp)':>15} "
+        f"{'additive err (ulp)':>19} {'bound (ulp)':>12}"
+    )
     for n in (10, 1000, 3000, 100_000, 1_000_000):
         values = rng.uniform(0, 100, n)
         encoded = np.rint(values * 2**FRAC_BITS) / 2**FRAC_BITS
@@ -47,8 +49,10 @@ def main() -> None:
             err = abs(secure_mean(values, suite) - exact) / ULP
             assert err <= bound * (1 + 1e-9), f"{suite}: mean of {n} off by {err} ulp > {bound}"
             errs.append(err)
-        print(f"{n:>9} {e:>5} {abs(recip * n - 1):>16.2e} {errs[0]:>15.2f} {errs[1]:>19.2f} "
-              f"{bound:>12.2f}")
+        print(
+            f"{n:>9} {e:>5} {abs(recip * n - 1):>16.2e} {errs[0]:>15.2f} {errs[1]:>19.2f} "
+            f"{bound:>12.2f}"
+        )
     # Past the cap, divide in two steps that each stay within it: 1/1000 then 1/1000.
     values = rng.uniform(0, 100, 1_000_000)
     exact = float(np.sum(np.rint(values * 2**FRAC_BITS) / 2**FRAC_BITS)) / values.size

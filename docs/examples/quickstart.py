@@ -1,4 +1,4 @@
-"""Quick start: three companies learn pay statistics without showing each other their payrolls.
+"""Quick start: two companies learn pay statistics without showing each other their payrolls.
 
 Run: ``python docs/examples/quickstart.py``. This is the script shown in README.md.
 """
@@ -12,9 +12,11 @@ p = smc.ProgramBuilder(["alice", "bob", "carol"])
 a = p.input("alice", "salaries", shape=(4,))  # secret, owned by alice
 b = p.input("bob", "salaries", shape=(4,))  # secret, owned by bob
 both = smc.concatenate([a, b])
-p.output("mean", both.mean(), to="carol")  # revealed to carol only
-p.output("raised_total", (both * 1.03).sum(), to=["alice", "bob"])  # to alice and bob
-p.output("top_up", a * b - 1000)  # to every party
+mean = both.mean()
+p.output("mean", mean, to="carol")  # revealed to carol only
+p.output("variance", ((both - mean) * (both - mean)).mean(), to="carol")
+p.output("raised_total", (both * 1.03).sum(), to=["alice", "bob"])
+p.output("gap", a - b)  # to every party
 program = p.build()
 print(program.summary())
 
@@ -28,12 +30,13 @@ print("carol:", result["carol"])
 print("alice:", result["alice"])
 print(f"{result.rounds} rounds, bytes sent per party: {result.bytes_per_party}")
 
-# Check against plaintext numpy. Fixed point has 16 fractional bits: a product is exact to one
-# ulp (2^-16); the public constant 1.03 is itself rounded to 16 bits (relative error < 2^-17).
+# Check against plaintext numpy. Fixed point has 16 fractional bits: each product is exact to
+# one ulp (2^-16); public constants such as 1.03 and 1/8 are rounded (relative error < 2^-17).
 both_plain = np.concatenate([alice, bob])
-assert set(result["carol"]) == {"mean", "top_up"}
-assert set(result["alice"]) == set(result["bob"]) == {"raised_total", "top_up"}
+assert set(result["carol"]) == {"mean", "variance", "gap"}
+assert set(result["alice"]) == set(result["bob"]) == {"raised_total", "gap"}
 np.testing.assert_allclose(result["carol"]["mean"], both_plain.mean(), rtol=1e-5)
+np.testing.assert_allclose(result["carol"]["variance"], both_plain.var(), rtol=1e-4)
 np.testing.assert_allclose(result["alice"]["raised_total"], (both_plain * 1.03).sum(), rtol=1e-5)
-np.testing.assert_allclose(result["bob"]["top_up"], alice * bob - 1000, rtol=0, atol=2.0**-16)
+np.testing.assert_array_equal(result["bob"]["gap"], alice - bob)
 print("all results match their plaintext references")

@@ -147,7 +147,8 @@ def reciprocal(s: Suite, label: str, x: Share, shape: Shape, f: int) -> Proto[Sh
     return (yield from s.bilinear(f"{label}/sg", "mul", mag, sign, shape, shape, shape, 0))
 
 
-def rsqrt(s: Suite, label: str, x: Share, shape: Shape, f: int) -> Proto[Share]:
+def _rsqrt_norm(s: Suite, label: str, x: Share, shape: Shape, f: int) -> Proto[tuple[Share, Share, Share]]:
+    """(indicators, x_norm, 1/sqrt(x_norm)) for x > 0."""
     ind, x_norm = yield from _normalised(s, label, x, shape, f)
     y = yield from cmul(s, f"{label}/y0", x_norm, -0.2929, shape, f)
     y = cadd(s, y, 1.2929, f)  # the chord of 1/sqrt on [1, 2]
@@ -155,16 +156,29 @@ def rsqrt(s: Suite, label: str, x: Share, shape: Shape, f: int) -> Proto[Share]:
         y2 = yield from fmul(s, f"{label}/a{k}", y, y, shape, f)
         xy2 = yield from fmul(s, f"{label}/b{k}", x_norm, y2, shape, f)
         y = yield from fmul(s, f"{label}/c{k}", y, cadd(s, s.neg(xy2), 3.0, f), shape, f + 1)
-    g = 36
+    return ind, x_norm, y
+
+
+def _half_power(s: Suite, ind: Share, f: int, sign: int, g: int) -> Share:
+    """sum_j a_j * 2^(sign*(j - f)/2 + g): the scale 2^(+-(p - f)/2) with g fractional bits."""
     j = np.arange(NORM_BITS, dtype=np.float64)
-    w = np.rint(2.0 ** ((f - j) / 2 + g)).astype(np.int64)
-    scale = weigh(s, ind, w.view(np.uint64))
-    return (yield from s.bilinear(f"{label}/d", "mul", y, scale, shape, shape, shape, g))
+    w = np.rint(2.0 ** (sign * (j - f) / 2 + g)).astype(np.int64)
+    return weigh(s, ind, w.view(np.uint64))
+
+
+def rsqrt(s: Suite, label: str, x: Share, shape: Shape, f: int) -> Proto[Share]:
+    ind, _, y = yield from _rsqrt_norm(s, label, x, shape, f)
+    g = 36  # 2^((f - p)/2) <= 2^8, times y <= 2^16 raw, stays below 2^62
+    return (yield from s.bilinear(f"{label}/d", "mul", y, _half_power(s, ind, f, -1, g), shape, shape, shape, g))
 
 
 def sqrt(s: Suite, label: str, x: Share, shape: Shape, f: int) -> Proto[Share]:
-    r = yield from rsqrt(s, label, x, shape, f)
-    return (yield from fmul(s, f"{label}/x", x, r, shape, f))
+    """sqrt(x) = x_norm * rsqrt(x_norm) * 2^((p - f)/2): the relative error stays ~2^-f
+    instead of growing with x as x * rsqrt(x) would."""
+    ind, x_norm, y = yield from _rsqrt_norm(s, label, x, shape, f)
+    root = yield from fmul(s, f"{label}/r", x_norm, y, shape, f)
+    g = 22  # 2^((p - f)/2) <= 2^22 for p <= 60, times root <= 2^17 raw
+    return (yield from s.bilinear(f"{label}/u", "mul", root, _half_power(s, ind, f, 1, g), shape, shape, shape, g))
 
 
 def log(s: Suite, label: str, x: Share, shape: Shape, f: int) -> Proto[Share]:

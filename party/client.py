@@ -1,0 +1,281 @@
+"""The analyst's client: run a program built with :class:`smc.ProgramBuilder` on real parties.
+
+Example::
+
+    from smc.party import Client
+    from smc.hub.pki import Credentials
+
+    client = Client("hub.example.org:7443", Credentials.from_dir("keys", "analyst"))
+    result = client.run(program, deadline_s=120)     # the same Program as for smc.simulate
+    result["st_mary"]["mean_age"]
+
+Who learns what: the client signs a manifest naming the program hash, the input bindings and a
+fresh X25519 key for this task. Each recipient party encrypts the outputs it received to that key;
+the hub stores and forwards only ciphertext. The client checks each result against the party's
+signed key announcement, so a result cannot come from anyone but that party. Outputs stay with
+their recipient parties only when ``forward_results=False``.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import numpy as np
+from smc.hub.manifest import Binding, Manifest
+from smc.hub.pki import CertificateError, Credentials, verify_cert
+from smc.hub.store import TERMINAL, now_ms
+from smc.hub.tls import channel
+from smc.party import keyex, results
+from smc.party.wire import program_pb
+from smc.proto.v1 import hub_pb2, hub_pb2_grpc, task_pb2
+
+from smc.config import default_suite
+from smc.errors import SmcError
+from smc.ir import Program
+
+
+class HubRequestError(SmcError):
+    """The hub refused a request or could not be reached; ``code`` is the gRPC status name."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class TaskFailed(SmcError):
+    """The task did not succeed; ``reason`` says why (a party's refusal, a peer failure, ...)."""
+
+    def __init__(self, task_id: str, state: str, reason: str) -> None:
+        super().__init__(f"task {task_id} {state}: {reason}")
+        self.task_id = task_id
+        self.state = state
+        self.reason = reason
+
+
+def _rpc(what: str, address: str, exc: grpc.RpcError) -> HubRequestError:
+    code = exc.code()
+    details = exc.details() or ""
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return HubRequestError(
+            code.name,
+            f"{what}: cannot reach the hub at {address} (is it running, "
+            f"and does it trust this certificate's CA?): {details}",
+        )
+    return HubRequestError(code.name, f"{what}: {details}")
+
+
+@dataclass
+class DeployResult:
+    """Outputs per recipient party (only the outputs forwarded to this client), and the history."""
+
+    task_id: str
+    outputs: dict[str, dict[str, np.ndarray]]
+    events: list[hub_pb2.TaskEvent] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def __getitem__(self, party: str) -> dict[str, np.ndarray]:
+        return self.outputs.get(party, {})
+
+
+class Task:
+    """A submitted task: watch its events, wait for its result, or cancel it."""
+
+    def __init__(self, client: Client, manifest: Manifest, key: Any, submitted: float) -> None:
+        self.client = client
+        self.manifest = manifest
+        self.id = manifest.task_id
+        self._key = key
+        self._submitted = submitted
+        self.history: list[hub_pb2.TaskEvent] = []
+
+    def events(self) -> Iterator[hub_pb2.TaskEvent]:
+        """Progress events until the task ends (resumes after a dropped stream)."""
+        after = self.history[-1].seq if self.history else 0
+        while True:
+            left = (self.manifest.deadline_ms - now_ms()) / 1000 + 30
+            try:
+                for ev in self.client.stub.Watch(
+                    hub_pb2.WatchRequest(task_id=self.id, after_seq=after), timeout=max(1.0, left)
+                ):
+                    after = ev.seq
+                    self.history.append(ev)
+                    yield ev
+                    if ev.state in TERMINAL:
+                        return
+                return
+            except grpc.RpcError as exc:
+                if exc.code() != grpc.StatusCode.UNAVAILABLE or left < 0:
+                    raise _rpc(f"watching task {self.id}", self.client.address, exc) from None
+                time.sleep(0.2)
+
+    def status(self) -> hub_pb2.TaskStatus:
+        try:
+            return self.client.stub.GetTask(hub_pb2.GetTaskRequest(task_id=self.id), timeout=30)
+        except grpc.RpcError as exc:
+            raise _rpc(f"reading task {self.id}", self.client.address, exc) from None
+
+    def cancel(self, reason: str = "") -> None:
+        try:
+            self.client.stub.Cancel(
+                hub_pb2.CancelRequest(task_id=self.id, reason=reason), timeout=30
+            )
+        except grpc.RpcError as exc:
+            raise _rpc(f"cancelling task {self.id}", self.client.address, exc) from None
+
+    def wait(self, on_event: Callable[[hub_pb2.TaskEvent], None] | None = None) -> DeployResult:
+        """Block until the task ends; the decrypted outputs, or :class:`TaskFailed`."""
+        for ev in self.events():
+            if on_event is not None:
+                on_event(ev)
+        st = self.status()
+        if st.state != "succeeded":
+            raise TaskFailed(self.id, st.state, st.reason)
+        outputs = self._open(st)
+        return DeployResult(
+            self.id, outputs, list(self.history), time.perf_counter() - self._submitted
+        )
+
+    def _open(self, st: hub_pb2.TaskStatus) -> dict[str, dict[str, np.ndarray]]:
+        certs = {p.name: p.cert for p in st.participants}
+        keys: dict[str, str] = {}
+        for ann in st.announcements:
+            try:
+                name = json.loads(ann.body)["party"]
+                verify_cert(certs[name], self.client.creds.ca_pem, ("party", "dealer"), name)
+                keys[name] = keyex.verify_announcement(
+                    ann.body,
+                    ann.signature,
+                    certs[name],
+                    task_id=self.id,
+                    party=name,
+                    manifest_sha256=self.manifest.sha256,
+                )
+            except (
+                KeyError,
+                ValueError,
+                TypeError,
+                CertificateError,
+                keyex.KeyExchangeError,
+            ) as exc:
+                raise TaskFailed(
+                    self.id, "unverifiable", f"a key announcement does not verify: {exc}"
+                ) from None
+        out: dict[str, dict[str, np.ndarray]] = {}
+        for r in st.results:
+            if r.party not in keys:
+                raise TaskFailed(
+                    self.id, "unverifiable", f"result from {r.party!r}, who announced no key"
+                )
+            try:
+                plain = keyex.open_result(
+                    self._key,
+                    keys[r.party],
+                    manifest_sha256=self.manifest.sha256,
+                    task_id=self.id,
+                    party=r.party,
+                    nonce=r.nonce,
+                    ciphertext=r.ciphertext,
+                )
+                out[r.party] = results.decode(plain)
+            except (keyex.KeyExchangeError, results.ResultFormatError) as exc:
+                raise TaskFailed(self.id, "unverifiable", str(exc)) from None
+        return out
+
+
+class Client:
+    """A connection to a hub with this client's certificate (``credentials``)."""
+
+    def __init__(self, hub: str, credentials: Credentials, server_name: str | None = None) -> None:
+        self.address = hub
+        self.creds = credentials
+        self.identity = credentials.identity
+        self._channel = channel(hub, credentials, server_name)
+        self.stub = hub_pb2_grpc.HubStub(self._channel)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def parties(self) -> list[hub_pb2.PartyInfo]:
+        try:
+            return list(self.stub.ListParties(hub_pb2.ListPartiesRequest(), timeout=30).parties)
+        except grpc.RpcError as exc:
+            raise _rpc("listing parties", self.address, exc) from None
+
+    def submit(
+        self,
+        program: Program,
+        *,
+        suite: str | None = None,
+        dealer: str = "",
+        bindings: Mapping[str, Mapping[str, str | tuple[str, tuple[str, ...]]]] | None = None,
+        deadline_s: float = 60.0,
+        data_plane: str = "direct",
+        circuit: tuple[str, dict[str, Any]] | None = None,
+        forward_results: bool = True,
+    ) -> Task:
+        """Sign and submit ``program``; returns at once with a :class:`Task`.
+
+        ``bindings[party][input] = "dataset"`` or ``("dataset", ("col", ...))`` overrides the
+        default binding by input name; ``dealer`` names the dealer daemon (suite 'additive');
+        ``circuit`` = (name, params) claims the program is a library circuit (parties verify it)."""
+        suite = suite or default_suite(len(program.parties))
+        key = keyex.new_ephemeral()
+        created = now_ms()
+        man = Manifest(
+            task_id=secrets.token_hex(16),
+            client=self.identity.name,
+            program_sha256=program.hash,
+            parties=program.parties,
+            suite=suite,
+            created_ms=created,
+            deadline_ms=created + int(deadline_s * 1000),
+            dealer=dealer if suite == "additive" else "",
+            bindings=_bindings(bindings or {}),
+            result_key=keyex.public_hex(key) if forward_results else "",
+            data_plane=data_plane,
+            circuit={"name": circuit[0], "params": circuit[1]} if circuit else {},
+        )
+        blob = man.to_bytes()
+        signed = task_pb2.SignedManifest(
+            manifest=blob, signature=self.creds.sign(blob), client_cert=self.creds.cert_pem
+        )
+        started = time.perf_counter()
+        try:
+            self.stub.Submit(
+                hub_pb2.SubmitRequest(manifest=signed, program=program_pb(program)), timeout=60
+            )
+        except grpc.RpcError as exc:
+            raise _rpc("submitting the task", self.address, exc) from None
+        return Task(self, man, key, started)
+
+    def run(
+        self,
+        program: Program,
+        on_event: Callable[[hub_pb2.TaskEvent], None] | None = None,
+        **kw: Any,
+    ) -> DeployResult:
+        """Submit and wait; see :meth:`submit` for the options."""
+        return self.submit(program, **kw).wait(on_event)
+
+
+def _bindings(
+    raw: Mapping[str, Mapping[str, str | tuple[str, tuple[str, ...]]]],
+) -> dict[str, dict[str, Binding]]:
+    out: dict[str, dict[str, Binding]] = {}
+    for party, inputs in raw.items():
+        out[party] = {}
+        for name, b in inputs.items():
+            out[party][name] = Binding(b) if isinstance(b, str) else Binding(b[0], tuple(b[1]))
+    return out

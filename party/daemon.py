@@ -1,0 +1,231 @@
+"""The party daemon (``smc party serve --config party.toml``).
+
+Wires the pieces: certificate identity, the direct data-plane listener, one connection per hub,
+the audit log, and the tasks. Offers are decided on worker threads (reading datasets may take a
+while), each started task runs on its own thread, so tasks run concurrently. SIGTERM drains: no
+new offers are accepted, running tasks get a grace period, then are aborted (their peers see the
+failure and the hub reports it), and the audit log stays consistent.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from pathlib import Path
+
+from smc.hub import logs
+from smc.hub.pki import Credentials, verify_cert
+from smc.hub.server import write_ready
+from smc.party import datasets
+from smc.party.audit import AuditLog
+from smc.party.config import PartyConfig
+from smc.party.dataplane import DataPlaneServer
+from smc.party.hubconn import HubConnection
+from smc.party.task import TaskRun
+from smc.party.wire import OfferError, announcements_by_name, task_from_offer
+from smc.proto.v1 import hub_pb2
+
+from smc.config import ENGINE_VERSION
+
+log = logging.getLogger("smc.party")
+
+
+class PartyDaemon:
+    def __init__(self, config: PartyConfig) -> None:
+        self.config = config
+        self.creds = Credentials.from_files(config.cert, config.key, config.ca)
+        ident = verify_cert(
+            self.creds.cert_pem, self.creds.ca_pem, ("party", "dealer"), config.name
+        )
+        self.role = ident.role
+        self.audit = AuditLog(config.audit_log)
+        self.dataplane: DataPlaneServer | None = None
+        self.endpoint = ""
+        if config.listen:
+            host, _, port = config.listen.rpartition(":")
+            self.dataplane = DataPlaneServer(
+                self.creds, host.strip("[]"), int(port), config.max_frame_bytes
+            )
+            self.endpoint = f"{config.advertise or host}:{self.dataplane.port}"
+        self.tasks: dict[str, TaskRun] = {}
+        self._lock = threading.Lock()
+        self._draining = threading.Event()
+        self.hubs = [
+            HubConnection(
+                addr,
+                self.creds,
+                config.hub_name,
+                register=self._register_request,
+                on_command=self._on_command,
+                on_relay=self._on_relay,
+                heartbeat=self._heartbeat_request,
+            )
+            for addr in config.hubs
+        ]
+
+    # ------------------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        if self.dataplane is not None:
+            self.dataplane.start()
+        for hub in self.hubs:
+            hub.start()
+        log.info(
+            "party daemon started",
+            extra={
+                "party": self.config.name,
+                "role": self.role,
+                "endpoint": self.endpoint or "(relay only)",
+                "datasets": ",".join(self.config.datasets),
+            },
+        )
+
+    def wait_attached(self, timeout: float) -> bool:
+        return all(h.attached.wait(timeout) for h in self.hubs)
+
+    def stop(self, grace: float = 5.0) -> None:
+        self._draining.set()
+        with self._lock:
+            running = [t for t in self.tasks.values() if t.state in ("running", "accepted")]
+        threads = [t for t in threading.enumerate() if t.name.startswith("task-")]
+        for th in threads:
+            th.join(timeout=grace / max(1, len(threads)))
+        for t in running:
+            if t.state == "running":
+                t.cancel(f"party {self.config.name!r} is shutting down")
+            else:
+                t.discard("party shutting down")
+        for th in threads:
+            th.join(timeout=2.0)
+        for hub in self.hubs:
+            hub.stop()
+        if self.dataplane is not None:
+            self.dataplane.stop()
+        log.info("party daemon stopped", extra={"party": self.config.name})
+
+    # ------------------------------------------------------------------------------ hub callbacks
+    def _register_request(self) -> hub_pb2.RegisterRequest:
+        return hub_pb2.RegisterRequest(
+            endpoint=self.endpoint,
+            datasets=datasets.describe(self.config.datasets),
+            suites=["rss3", "additive"],
+            version=ENGINE_VERSION,
+        )
+
+    def _heartbeat_request(self) -> hub_pb2.HeartbeatRequest:
+        with self._lock:
+            running = [tid for tid, t in self.tasks.items() if t.state == "running"]
+        return hub_pb2.HeartbeatRequest(running=running, audit_head=self.audit.head)
+
+    def _on_command(self, hub: HubConnection, cmd: hub_pb2.PartyCommand) -> None:
+        kind = cmd.WhichOneof("command")
+        if kind == "offer":
+            threading.Thread(
+                target=self._offer,
+                args=(hub, cmd.offer),
+                daemon=True,
+                name=f"offer-{cmd.offer.task_id[:8]}",
+            ).start()
+        elif kind == "start":
+            self._start(hub, cmd.start)
+        elif kind == "cancel":
+            with self._lock:
+                run = self.tasks.get(cmd.cancel.task_id)
+            if run is not None:
+                if run.state == "running":
+                    run.cancel(f"cancelled by the hub: {cmd.cancel.reason}")
+                else:
+                    run.discard(cmd.cancel.reason)
+
+    def _on_relay(self, frame: hub_pb2.RelayFrame) -> None:
+        with self._lock:
+            run = self.tasks.get(frame.task_id)
+        if run is not None:
+            run.on_relay(frame)
+
+    def _seen(self, task_id: str) -> bool:
+        return task_id in self.audit.task_ids or task_id in self.tasks
+
+    def _offer(self, hub: HubConnection, offer: hub_pb2.TaskOffer) -> None:
+        if self._draining.is_set():
+            hub.answer(
+                hub_pb2.OfferAnswer(
+                    task_id=offer.task_id,
+                    accept=False,
+                    reason=f"party {self.config.name!r} is shutting down",
+                )
+            )
+            return
+        try:
+            spec = task_from_offer(offer, self.creds.ca_pem, self.config.name)
+        except OfferError as exc:
+            self.audit.append("refused", task_id=offer.task_id, outcome="refused", reason=str(exc))
+            log.info("offer refused", extra={"task_id": offer.task_id, "reason": str(exc)})
+            hub.answer(hub_pb2.OfferAnswer(task_id=offer.task_id, accept=False, reason=str(exc)))
+            return
+        run = TaskRun(
+            spec=spec,
+            me=self.config.name,
+            config=self.config,
+            creds=self.creds,
+            dataplane=self.dataplane,
+            relay=lambda: hub.relay,
+            report=hub.report,
+            audit=self.audit.append,
+        )
+        with self._lock:
+            seen = self._seen(spec.task_id)
+            if not seen:
+                self.tasks[spec.task_id] = run
+        answer = run.prepare(lambda _tid: seen)
+        if not answer.accept:
+            with self._lock:
+                if self.tasks.get(spec.task_id) is run:
+                    del self.tasks[spec.task_id]
+        hub.answer(answer)
+
+    def _start(self, hub: HubConnection, start: hub_pb2.TaskStart) -> None:
+        with self._lock:
+            run = self.tasks.get(start.task_id)
+        if run is None or run.state != "accepted":
+            return
+        try:
+            anns = announcements_by_name(run.spec, start)
+        except OfferError as exc:
+            hub.report(hub_pb2.TaskReport(task_id=run.task_id, kind="failed", message=str(exc)))
+            return
+        run.state = "running"
+        threading.Thread(
+            target=self._run, args=(run, anns), daemon=True, name=f"task-{run.task_id[:8]}"
+        ).start()
+
+    def _run(self, run: TaskRun, anns: dict[str, tuple[bytes, bytes]]) -> None:
+        try:
+            run.run(anns)
+        finally:
+            with self._lock:
+                self.tasks.pop(run.task_id, None)
+
+
+def serve(config: PartyConfig, ready_file: str | None = None) -> int:
+    logs.configure(f"party:{config.name}", config.log_level)
+    daemon = PartyDaemon(config)
+    daemon.start()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    if ready_file:
+        threading.Thread(
+            target=_ready_when_attached, args=(daemon, Path(ready_file)), daemon=True
+        ).start()
+    stop.wait()
+    daemon.stop()
+    return 0
+
+
+def _ready_when_attached(daemon: PartyDaemon, path: Path) -> None:
+    if daemon.wait_attached(60.0):
+        write_ready(
+            path, {"party": daemon.config.name, "endpoint": daemon.endpoint, "pid": os.getpid()}
+        )

@@ -1,0 +1,121 @@
+"""A party daemon's connection to one hub: registration, commands, heartbeats, relay, reports.
+
+The daemon dials the hub (parties may sit behind NAT; the hub never dials them). A loop keeps the
+connection up: register, open the relay stream, attach to the command stream, and on any break
+retry with backoff, so a restarted hub sees the party again within about a second.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import grpc
+from smc.hub.pki import Credentials
+from smc.hub.tls import channel
+from smc.party.relay import RelayStream
+from smc.proto.v1 import hub_pb2, hub_pb2_grpc
+
+log = logging.getLogger("smc.party.hub")
+
+CALL_TIMEOUT_S = 10.0
+
+
+class HubConnection:
+    def __init__(
+        self,
+        address: str,
+        creds: Credentials,
+        server_name: str | None,
+        *,
+        register: Callable[[], hub_pb2.RegisterRequest],
+        on_command: Callable[[HubConnection, hub_pb2.PartyCommand], None],
+        on_relay: Callable[[hub_pb2.RelayFrame], None],
+        heartbeat: Callable[[], hub_pb2.HeartbeatRequest],
+    ) -> None:
+        self.address = address
+        self._channel = channel(address, creds, server_name)
+        self.stub = hub_pb2_grpc.HubStub(self._channel)
+        self._register = register
+        self._on_command = on_command
+        self._on_relay = on_relay
+        self._heartbeat = heartbeat
+        self._stop = threading.Event()
+        self.attached = threading.Event()
+        self.relay: RelayStream | None = None
+        self.interval = 2.0
+        self._attach_call: grpc.Future | None = None
+        self._thread = threading.Thread(target=self._loop, daemon=True, name=f"hub-{address}")
+        self._beat = threading.Thread(target=self._beats, daemon=True, name=f"heartbeat-{address}")
+
+    def start(self) -> None:
+        self._thread.start()
+        self._beat.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._attach_call is not None:
+            self._attach_call.cancel()
+        if self.relay is not None:
+            self.relay.stop()
+        self._channel.close()
+
+    def _loop(self) -> None:
+        backoff = 0.1
+        while not self._stop.is_set():
+            try:
+                reply = self.stub.Register(self._register(), timeout=CALL_TIMEOUT_S)
+                self.interval = max(0.2, reply.heartbeat_interval_s)
+                relay = RelayStream(self.stub, self._on_relay)
+                relay.start()
+                self.relay = relay
+                call = self.stub.Attach(hub_pb2.AttachRequest())
+                self._attach_call = call
+                log.info("attached to hub", extra={"hub": self.address})
+                self.attached.set()
+                backoff = 0.1
+                for cmd in call:
+                    self._on_command(self, cmd)
+            except grpc.RpcError as exc:
+                if not self._stop.is_set():
+                    log.warning(
+                        "hub connection lost",
+                        extra={"hub": self.address, "error": f"{exc.code().name}: {exc.details()}"},
+                    )
+            finally:
+                self.attached.clear()
+                if self.relay is not None:
+                    self.relay.stop()
+            self._stop.wait(backoff)
+            backoff = min(2.0, backoff * 2)
+
+    def _beats(self) -> None:
+        last = 0.0
+        while not self._stop.wait(0.1):
+            if not self.attached.is_set() or time.monotonic() - last < self.interval:
+                continue
+            last = time.monotonic()
+            try:
+                self.stub.Heartbeat(self._heartbeat(), timeout=CALL_TIMEOUT_S)
+            except grpc.RpcError as exc:
+                log.debug("heartbeat failed", extra={"hub": self.address, "error": str(exc.code())})
+
+    def answer(self, msg: hub_pb2.OfferAnswer) -> None:
+        try:
+            self.stub.Answer(msg, timeout=CALL_TIMEOUT_S)
+        except grpc.RpcError as exc:
+            log.warning(
+                "could not answer an offer",
+                extra={"task_id": msg.task_id, "error": str(exc.details())},
+            )
+
+    def report(self, msg: hub_pb2.TaskReport) -> None:
+        try:
+            self.stub.Report(msg, timeout=CALL_TIMEOUT_S)
+        except grpc.RpcError as exc:
+            log.warning(
+                "could not report",
+                extra={"task_id": msg.task_id, "kind": msg.kind, "error": str(exc.details())},
+            )

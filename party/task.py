@@ -1,0 +1,381 @@
+"""One task at one party daemon: decide on the offer, then run the program with the peers.
+
+Offer (:meth:`TaskRun.prepare`): verify the offer (:mod:`smc.party.wire`), refuse replays and late
+tasks, check the submitting client, bind this party's inputs to its datasets and check the
+owner's policy for every dataset used; only then draw the task's ephemeral key and announce it.
+
+Start (:meth:`TaskRun.run`): verify every peer's signed announcement, derive the pairwise keys,
+open links (direct TLS, falling back to the hub relay per link), run the engine's executor, and
+send this party's outputs — encrypted to the client's key from the signed manifest — in the final
+report. Every outcome is written to the audit log. A deadline watchdog aborts the transport, so a
+dead or stalled peer fails the task by its deadline with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from smc.hub.pki import Credentials
+from smc.hub.store import now_ms
+from smc.party import circuits, datasets, keyex, policy, results
+from smc.party.dataplane import DataPlaneServer, DirectLink, Inbox
+from smc.party.relay import RelayLink, RelayReceiver, RelayStream
+from smc.party.transport import Link, PeerTransport
+from smc.party.wire import OfferError, TaskSpec, announcement_pb, result_pb
+from smc.proto.v1 import hub_pb2
+
+from smc.config import FixedPointConfig, SessionConfig
+from smc.errors import SmcError, TransportError
+from smc.executor import Executor
+
+if TYPE_CHECKING:
+    from smc.party.config import PartyConfig
+
+log = logging.getLogger("smc.party.task")
+
+DIAL_TIMEOUT_S = 3.0
+PROGRESS_EVERY_S = 1.0
+
+
+class Refusal(Exception):
+    """This party will not run the task; the message goes to the submitter and the audit log."""
+
+
+@dataclass
+class TaskRun:
+    spec: TaskSpec
+    me: str
+    config: PartyConfig
+    creds: Credentials
+    dataplane: DataPlaneServer | None
+    relay: Callable[[], RelayStream | None]
+    report: Callable[[hub_pb2.TaskReport], None]
+    audit: Callable[..., str]
+    inputs: dict[str, np.ndarray] = field(default_factory=dict)
+    used: dict[str, str] = field(default_factory=dict)  # input name -> dataset
+    inbox: Inbox | None = None
+    transport: PeerTransport | None = None
+    receivers: dict[str, RelayReceiver] = field(default_factory=dict)
+    pending_relay: list[hub_pb2.RelayFrame] = field(default_factory=list)
+    state: str = "new"
+    _eph: Any = None
+    _keyring: Any = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _cancelled: str | None = None
+
+    @property
+    def task_id(self) -> str:
+        return str(self.spec.task_id)
+
+    @property
+    def index(self) -> int:
+        return int(self.spec.endpoints.index(self.me))
+
+    def _deadline_left(self) -> float:
+        return float(self.spec.manifest.deadline_ms - now_ms()) / 1000.0
+
+    def _audit_fields(self) -> dict[str, Any]:
+        m = self.spec.manifest
+        return {
+            "task_id": self.task_id,
+            "program_sha256": self.spec.program.hash,
+            "client": m.client,
+            "datasets": sorted(set(self.used.values())),
+            "peers": [n for n in self.spec.endpoints if n != self.me],
+            "recipients": sorted(policy.recipients(self.spec.program, m)),
+        }
+
+    # ================================================================================ offer
+    def prepare(self, seen: Callable[[str], bool]) -> hub_pb2.OfferAnswer:
+        """Accept (with this task's signed key announcement) or refuse with a reason."""
+        try:
+            self._check_offer(seen)
+        except (
+            Refusal,
+            policy.PolicyError,
+            datasets.DatasetError,
+            circuits.CircuitError,
+            SmcError,
+        ) as exc:
+            reason = str(exc)
+            self.state = "refused"
+            self.audit("refused", **self._audit_fields(), outcome="refused", reason=reason)
+            log.info("task refused", extra={"task_id": self.task_id, "reason": reason})
+            return hub_pb2.OfferAnswer(task_id=self.task_id, accept=False, reason=reason)
+        self._eph = keyex.new_ephemeral()
+        self.inbox = Inbox(
+            self.task_id, self.me, tuple(n for n in self.spec.endpoints if n != self.me)
+        )
+        if self.dataplane is not None:
+            self.dataplane.open(self.inbox)
+        body = keyex.announcement_body(
+            self.task_id, self.me, keyex.public_hex(self._eph), self.spec.manifest_sha256
+        )
+        self.state = "accepted"
+        log.info(
+            "task accepted",
+            extra={"task_id": self.task_id, "datasets": ",".join(sorted(self.used.values()))},
+        )
+        return hub_pb2.OfferAnswer(
+            task_id=self.task_id,
+            accept=True,
+            announcement=announcement_pb(body, self.creds.sign(body)),
+        )
+
+    def _check_offer(self, seen: Callable[[str], bool]) -> None:
+        spec, man = self.spec, self.spec.manifest
+        if seen(self.task_id):
+            raise Refusal(f"task id {self.task_id} was already used (replayed offer)")
+        if self._deadline_left() <= 0:
+            raise Refusal("the task's deadline has passed")
+        policy.check_client(man.client, self.config.clients)
+        verified = None
+        if man.circuit:
+            verified = circuits.verify(man.circuit["name"], man.circuit["params"], spec.program)
+        if self.me == man.dealer:
+            if self.creds.identity.role != "dealer":
+                raise Refusal(f"{self.me!r} is not a dealer")
+            return
+        explicit = man.bindings.get(self.me, {})
+        mine = spec.program.inputs_of(self.me)
+        unknown = sorted(set(explicit) - {n.attrs["name"] for n in mine})
+        if unknown:
+            raise Refusal(
+                f"bindings name inputs {unknown} that the program does not give {self.me!r}"
+            )
+        for node in mine:
+            bound = datasets.bind(node, explicit.get(node.attrs["name"]), self.config.datasets)
+            self.inputs[bound.input] = bound.value
+            self.used[bound.input] = bound.binding.dataset
+        policy.check(
+            spec.program,
+            man,
+            [self.config.datasets[d] for d in sorted(set(self.used.values()))],
+            verified,
+        )
+
+    # ================================================================================ relay in
+    def on_relay(self, frame: hub_pb2.RelayFrame) -> None:
+        with self._lock:
+            receiver = self.receivers.get(frame.peer)
+            if receiver is None:
+                if len(self.pending_relay) < 4096:
+                    self.pending_relay.append(frame)
+                return
+        receiver.feed(frame)
+
+    # ================================================================================ run
+    def run(self, announcements: dict[str, tuple[bytes, bytes]]) -> None:
+        start = time.monotonic()
+        watchdog = threading.Timer(
+            max(0.0, self._deadline_left()), self.cancel, args=("the task deadline passed",)
+        )
+        watchdog.daemon = True
+        watchdog.start()
+        stop_progress = threading.Event()
+        try:
+            transport = self._connect(announcements)
+            threading.Thread(target=self._progress, args=(stop_progress,), daemon=True).start()
+            man = self.spec.manifest
+            config = SessionConfig(
+                suite=man.suite,
+                parties=man.parties,
+                fixed=FixedPointConfig(self.spec.program.frac_bits),
+                program_hash=self.spec.program.hash,
+                session_id=self.task_id,
+            )
+            outcome = Executor(
+                self.spec.program, config, self.index, transport, self._keyring, recv_timeout=None
+            ).run(self.inputs)
+            report = self._finish(outcome.outputs, outcome.stats.rounds, outcome.stats.bytes_sent)
+            self.state = "done"
+            log.info(
+                "task done",
+                extra={
+                    "task_id": self.task_id,
+                    "rounds": outcome.stats.rounds,
+                    "bytes_sent": outcome.stats.bytes_sent,
+                    "seconds": round(time.monotonic() - start, 3),
+                },
+            )
+        except (SmcError, keyex.KeyExchangeError, OfferError, OSError, ValueError) as exc:
+            reason = self._cancelled or str(exc)
+            if self._cancelled and isinstance(exc, TransportError) and str(exc) != self._cancelled:
+                reason = f"{self._cancelled} ({exc})"
+            self.state = "failed"
+            head = self.audit("failed", **self._audit_fields(), outcome="failed", reason=reason)
+            log.warning("task failed", extra={"task_id": self.task_id, "reason": reason})
+            report = hub_pb2.TaskReport(
+                task_id=self.task_id, kind="failed", message=reason, audit_head=head
+            )
+        finally:
+            stop_progress.set()
+            watchdog.cancel()
+            if self.dataplane is not None:
+                self.dataplane.close(self.task_id)
+            if self.transport is not None:
+                self.transport.close()
+        self.report(report)
+
+    def _connect(self, announcements: dict[str, tuple[bytes, bytes]]) -> PeerTransport:
+        spec = self.spec
+        peers = [n for n in spec.endpoints if n != self.me]
+        secrets: dict[int, keyex.PairSecrets] = {}
+        for name in peers:
+            body, sig = announcements[name]
+            pub = keyex.verify_announcement(
+                body,
+                sig,
+                spec.participants[name].cert_pem,
+                task_id=self.task_id,
+                party=name,
+                manifest_sha256=spec.manifest_sha256,
+            )
+            secrets[spec.endpoints.index(name)] = keyex.derive_pair(
+                self._eph, self.me, name, pub, spec.manifest_sha256
+            )
+        self._keyring = keyex.keyring(self.index, secrets, self.task_id)
+        assert self.inbox is not None
+        with self._lock:
+            for name in peers:
+                s = secrets[spec.endpoints.index(name)]
+                self.receivers[name] = RelayReceiver(
+                    keyex.ChunkOpener(s.recv_key, self.task_id, name, self.me), self.inbox, name
+                )
+            pending, self.pending_relay = self.pending_relay, []
+        for frame in pending:
+            if frame.peer in self.receivers:
+                self.receivers[frame.peer].feed(frame)
+        deadline = time.monotonic() + max(0.0, self._deadline_left())
+        with ThreadPoolExecutor(max_workers=max(1, len(peers))) as pool:
+            links = dict(
+                zip(
+                    [spec.endpoints.index(n) for n in peers],
+                    pool.map(lambda n: self._link(n, secrets[spec.endpoints.index(n)]), peers),
+                    strict=True,
+                )
+            )
+        transport = PeerTransport(
+            self.index,
+            spec.endpoints,
+            links,
+            self.inbox,
+            deadline=deadline,
+            slow_rounds_s=self.config.slow_rounds_s,
+        )
+        with self._lock:
+            self.transport = transport
+            cancelled = self._cancelled
+        if cancelled:
+            transport.abort(cancelled)
+        return transport
+
+    def _link(self, peer: str, s: keyex.PairSecrets) -> Link:
+        endpoint = self.spec.participants[peer].endpoint
+        if self.spec.manifest.data_plane == "direct" and endpoint:
+            try:
+                return DirectLink.dial(
+                    self.creds,
+                    endpoint,
+                    task_id=self.task_id,
+                    me=self.me,
+                    peer=peer,
+                    timeout=min(DIAL_TIMEOUT_S, max(0.1, self._deadline_left())),
+                )
+            except TransportError as exc:
+                log.warning(
+                    "direct link failed, using the relay",
+                    extra={"task_id": self.task_id, "peer": peer, "error": str(exc)},
+                )
+        stream = self.relay()
+        if stream is None:
+            raise TransportError(f"no direct link to {peer!r} and no relay stream to the hub")
+        return RelayLink(
+            stream,
+            keyex.ChunkSealer(s.send_key, self.task_id, self.me, peer),
+            self.task_id,
+            peer,
+            lambda: max(0.1, self._deadline_left()),
+        )
+
+    def _finish(self, outputs: dict[str, np.ndarray], rounds: int, sent: int) -> hub_pb2.TaskReport:
+        man = self.spec.manifest
+        sealed = []
+        where = "none"
+        if outputs and man.result_key:
+            nonce, ct = keyex.seal_result(
+                self._eph,
+                man.result_key,
+                manifest_sha256=self.spec.manifest_sha256,
+                task_id=self.task_id,
+                party=self.me,
+                plaintext=results.encode(outputs),
+            )
+            sealed.append(result_pb(self.me, nonce, ct))
+            where = f"encrypted to client {man.client!r}"
+        elif outputs:
+            where = str(self._store_locally(outputs))
+        head = self.audit(
+            "completed",
+            **self._audit_fields(),
+            outcome="ok",
+            outputs=sorted(outputs),
+            delivered=where,
+        )
+        return hub_pb2.TaskReport(
+            task_id=self.task_id,
+            kind="done",
+            rounds=rounds,
+            bytes_sent=sent,
+            results=sealed,
+            message=f"{rounds} rounds, {sent} bytes sent",
+            audit_head=head,
+        )
+
+    def _store_locally(self, outputs: dict[str, np.ndarray]) -> Path:
+        out_dir = self.config.audit_log.parent / "results"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / f"{self.task_id}.npz"
+        np.savez(path, **outputs)  # type: ignore[arg-type]
+        return Path(path)
+
+    def _progress(self, stop: threading.Event) -> None:
+        while not stop.wait(PROGRESS_EVERY_S):
+            t = self.transport
+            if t is not None:
+                self.report(
+                    hub_pb2.TaskReport(
+                        task_id=self.task_id,
+                        kind="progress",
+                        rounds=t.frames_received,
+                        bytes_sent=t.stats.total_bytes,
+                    )
+                )
+
+    def cancel(self, reason: str) -> None:
+        """Abort (hub cancel, deadline, daemon stopping): a blocked receive raises ``reason``."""
+        with self._lock:
+            if self._cancelled is None:
+                self._cancelled = reason
+            transport = self.transport
+        if transport is not None:
+            transport.abort(reason)
+            transport.close()
+        elif self.inbox is not None:
+            self.inbox.abort(reason)
+
+    def discard(self, reason: str) -> None:
+        """Drop an accepted task that never started."""
+        if self.state == "accepted":
+            self.state = "cancelled"
+            if self.dataplane is not None:
+                self.dataplane.close(self.task_id)
+            self.audit("cancelled", **self._audit_fields(), outcome="cancelled", reason=reason)

@@ -1,0 +1,306 @@
+"""The party data plane in one process: mTLS links, key agreement, relayed-chunk crypto, and the
+engine's executor running over the very transport the daemons use."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import struct
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import smc
+from smc.config import FixedPointConfig, SessionConfig
+from smc.errors import ProtocolError, TransportError
+from smc.executor import Executor
+from smc.hub import pki
+from smc.hub.tls import ssl_context
+from smc.party import keyex, results
+from smc.party.dataplane import DataPlaneServer, DirectLink, Inbox, PeerGone
+from smc.party.relay import RelayReceiver
+from smc.party.transport import PeerTransport
+from smc.proto.v1 import hub_pb2
+
+NAMES = ("alice", "bob", "carol")
+TASK = "7" * 32
+MANIFEST = "ab" * 32
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pki.Credentials]:
+    d = tmp_path_factory.mktemp("pki")
+    pki.create_ca(d)
+    for n in NAMES:
+        pki.issue(d, "party", n)
+    other = d / "other"
+    pki.create_ca(other, "another deployment")
+    pki.issue(other, "party", "alice")
+    creds = {n: pki.Credentials.from_dir(d, n) for n in NAMES}
+    creds["foreign"] = pki.Credentials.from_dir(other, "alice")
+    return creds
+
+
+@pytest.fixture
+def bob(keys: dict[str, pki.Credentials]):  # type: ignore[no-untyped-def]
+    server = DataPlaneServer(keys["bob"], "127.0.0.1", 0, max_frame_bytes=4 << 20)
+    server.start()
+    inbox = Inbox(TASK, "bob", ("alice", "carol"))
+    server.open(inbox)
+    yield server, inbox
+    server.stop()
+
+
+def _endpoint(server: DataPlaneServer) -> str:
+    return f"127.0.0.1:{server.port}"
+
+
+def test_frames_arrive_in_order_and_intact(keys: dict[str, pki.Credentials], bob) -> None:  # type: ignore[no-untyped-def]
+    server, inbox = bob
+    link = DirectLink.dial(keys["alice"], _endpoint(server), task_id=TASK, me="alice", peer="bob")
+    frames = [b"", b"12345678", np.arange(400_000, dtype=np.uint64).tobytes()]
+    for f in frames:
+        link.send(memoryview(f))
+    for f in frames:
+        got = inbox.get("alice", 10.0)
+        assert bytes(memoryview(got)) == f  # type: ignore[arg-type]
+    link.close()
+    gone = inbox.get("alice", 10.0)
+    assert isinstance(gone, PeerGone) and "closed its link" in gone.reason
+
+
+def test_oversized_frame_is_refused(keys: dict[str, pki.Credentials], bob) -> None:  # type: ignore[no-untyped-def]
+    server, inbox = bob
+    link = DirectLink.dial(keys["alice"], _endpoint(server), task_id=TASK, me="alice", peer="bob")
+    with pytest.raises(TransportError):
+        for _ in range(50):  # the receiver drops the link; a later send fails
+            link.send(memoryview(bytes(5 << 20)))
+            time.sleep(0.01)
+    gone = inbox.get("alice", 10.0)
+    assert isinstance(gone, PeerGone) and "above the limit" in gone.reason
+
+
+def test_certificate_of_another_ca_is_refused(keys: dict[str, pki.Credentials], bob) -> None:  # type: ignore[no-untyped-def]
+    server, inbox = bob
+    with pytest.raises(TransportError, match="cannot reach 'bob'"):
+        DirectLink.dial(keys["foreign"], _endpoint(server), task_id=TASK, me="alice", peer="bob")
+    assert not inbox.connected
+
+
+def test_a_party_cannot_pose_as_another(keys: dict[str, pki.Credentials], bob) -> None:  # type: ignore[no-untyped-def]
+    server, inbox = bob
+    link = DirectLink.dial(keys["carol"], _endpoint(server), task_id=TASK, me="alice", peer="bob")
+    time.sleep(0.3)
+    assert "alice" not in inbox.connected and "carol" not in inbox.connected
+    link.close()
+
+
+def test_dialling_the_wrong_party_is_detected(keys: dict[str, pki.Credentials], bob) -> None:  # type: ignore[no-untyped-def]
+    server, _ = bob
+    with pytest.raises(TransportError, match="certificate of 'bob', not 'carol'"):
+        DirectLink.dial(keys["alice"], _endpoint(server), task_id=TASK, me="alice", peer="carol")
+
+
+def test_links_for_unknown_tasks_and_second_links_are_refused(keys: dict[str, pki.Credentials], bob) -> None:  # type: ignore[no-untyped-def]
+    server, inbox = bob
+    DirectLink.dial(keys["alice"], _endpoint(server), task_id="0" * 32, me="alice", peer="bob")
+    first = DirectLink.dial(keys["alice"], _endpoint(server), task_id=TASK, me="alice", peer="bob")
+    time.sleep(0.2)
+    second = DirectLink.dial(keys["alice"], _endpoint(server), task_id=TASK, me="alice", peer="bob")
+    first.send(memoryview(b"a" * 8))
+    assert bytes(memoryview(inbox.get("alice", 10.0))) == b"a" * 8  # type: ignore[arg-type]
+    with pytest.raises(TransportError):
+        for _ in range(50):
+            second.send(memoryview(b"b" * 8))
+            time.sleep(0.01)
+
+
+def _raw_tls(creds: pki.Credentials, server: DataPlaneServer) -> ssl.SSLSocket:
+    raw = socket.create_connection(("127.0.0.1", server.port))
+    return ssl_context(creds, server=False).wrap_socket(raw)
+
+
+def test_malformed_hello_and_truncated_frame(keys: dict[str, pki.Credentials], bob) -> None:  # type: ignore[no-untyped-def]
+    server, inbox = bob
+    s = _raw_tls(keys["alice"], server)
+    s.sendall(struct.pack("<I", 1 << 30))  # absurd hello length
+    s.settimeout(5)
+    assert s.recv(1) == b""  # the listener hung up
+    link = DirectLink.dial(keys["alice"], _endpoint(server), task_id=TASK, me="alice", peer="bob")
+    link._sock.sendall(struct.pack("<Q", 1000) + b"x" * 10)  # a frame cut short by a dying peer
+    link.close()
+    gone = inbox.get("alice", 10.0)
+    assert isinstance(gone, PeerGone) and "in the middle of a frame" in gone.reason
+
+
+def _session(keys: dict[str, pki.Credentials], program: smc.Program, duplicate: str | None = None):  # type: ignore[no-untyped-def]
+    """Three endpoints over real TLS links, keys from the per-task key agreement."""
+    eph = {n: keyex.new_ephemeral() for n in NAMES}
+    servers = {n: DataPlaneServer(keys[n], "127.0.0.1", 0) for n in NAMES}
+    inboxes = {n: Inbox(TASK, n, tuple(p for p in NAMES if p != n)) for n in NAMES}
+    for n in NAMES:
+        servers[n].start()
+        servers[n].open(inboxes[n])
+    transports, rings = {}, {}
+    for i, n in enumerate(NAMES):
+        secrets = {j: keyex.derive_pair(eph[n], n, p, keyex.public_hex(eph[p]), MANIFEST)
+                   for j, p in enumerate(NAMES) if p != n}
+        rings[n] = keyex.keyring(i, secrets, TASK)
+        links = {j: DirectLink.dial(keys[n], _endpoint(servers[p]), task_id=TASK, me=n, peer=p)
+                 for j, p in enumerate(NAMES) if p != n}
+        if n == duplicate:
+            link = links[(i + 1) % 3]
+            original = link.send
+            link.send = lambda f, _o=original: (_o(f), _o(f))  # type: ignore[method-assign]
+        transports[n] = PeerTransport(i, NAMES, links, inboxes[n], deadline=time.monotonic() + 30)
+    config = SessionConfig("rss3", NAMES, FixedPointConfig(program.frac_bits), program.hash, TASK)
+    return servers, transports, rings, config
+
+
+def _run_all(program: smc.Program, inputs: dict[str, dict[str, np.ndarray]], servers, transports,  # type: ignore[no-untyped-def]
+             rings, config) -> tuple[dict[str, object], dict[str, BaseException]]:
+    out: dict[str, object] = {}
+    errors: dict[str, BaseException] = {}
+
+    def work(i: int, n: str) -> None:
+        try:
+            out[n] = Executor(program, config, i, transports[n], rings[n], recv_timeout=10).run(inputs.get(n, {}))
+        except BaseException as exc:
+            errors[n] = exc
+            for t in transports.values():
+                t.abort(f"{n} failed")
+
+    threads = [threading.Thread(target=work, args=(i, n)) for i, n in enumerate(NAMES)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for n in NAMES:
+        transports[n].close()
+        servers[n].stop()
+    return out, errors
+
+
+def _product_program() -> smc.Program:
+    p = smc.ProgramBuilder(NAMES)
+    a = p.input("alice", "a", shape=(1000,))
+    b = p.input("bob", "b", shape=(1000,))
+    c = p.input("carol", "c", shape=(1000,))
+    p.output("dot", smc.dot(a * b, c), to="carol")
+    return p.build()
+
+
+def test_executor_runs_over_tls_links_with_agreed_keys(keys: dict[str, pki.Credentials]) -> None:
+    program = _product_program()
+    rng = np.random.default_rng(1)
+    inputs = {n: {k: rng.uniform(-4, 4, 1000)} for n, k in zip(NAMES, "abc", strict=True)}
+    out, errors = _run_all(program, inputs, *_session(keys, program))
+    assert not errors, errors
+    ref = float(np.dot(inputs["alice"]["a"] * inputs["bob"]["b"], inputs["carol"]["c"]))
+    got = float(out["carol"].outputs["dot"])  # type: ignore[attr-defined]
+    assert abs(got - ref) < 1e-2
+    assert not out["alice"].outputs  # type: ignore[attr-defined]
+
+
+def test_a_duplicated_frame_is_refused(keys: dict[str, pki.Credentials]) -> None:
+    program = _product_program()
+    inputs = {n: {k: np.ones(1000)} for n, k in zip(NAMES, "abc", strict=True)}
+    _, errors = _run_all(program, inputs, *_session(keys, program, duplicate="alice"))
+    assert any(isinstance(e, ProtocolError) and "duplicated, replayed or out-of-order" in str(e)
+               for e in errors.values()), errors
+
+
+# ------------------------------------------------------------------------------ key agreement
+
+def test_pair_keys_agree_and_directions_differ() -> None:
+    a, b = keyex.new_ephemeral(), keyex.new_ephemeral()
+    sa = keyex.derive_pair(a, "alice", "bob", keyex.public_hex(b), MANIFEST)
+    sb = keyex.derive_pair(b, "bob", "alice", keyex.public_hex(a), MANIFEST)
+    assert sa.prf_key == sb.prf_key and len(sa.prf_key) == 16
+    assert sa.send_key == sb.recv_key and sa.recv_key == sb.send_key and sa.send_key != sa.recv_key
+    other = keyex.derive_pair(a, "alice", "bob", keyex.public_hex(b), "cd" * 32)
+    assert other.prf_key != sa.prf_key  # bound to the manifest
+
+
+def test_announcements_are_bound_to_party_task_and_manifest(keys: dict[str, pki.Credentials]) -> None:
+    eph = keyex.new_ephemeral()
+    body = keyex.announcement_body(TASK, "alice", keyex.public_hex(eph), MANIFEST)
+    sig = keys["alice"].sign(body)
+    cert = keys["alice"].cert_pem
+    kw = {"task_id": TASK, "party": "alice", "manifest_sha256": MANIFEST}
+    assert keyex.verify_announcement(body, sig, cert, **kw) == keyex.public_hex(eph)
+    with pytest.raises(keyex.KeyExchangeError, match="another task"):
+        keyex.verify_announcement(body, sig, cert, **{**kw, "task_id": "8" * 32})
+    with pytest.raises(keyex.KeyExchangeError, match="does not verify"):
+        keyex.verify_announcement(body, keys["bob"].sign(body), cert, **kw)
+    forged = body.replace(keyex.public_hex(eph).encode(), keyex.public_hex(keyex.new_ephemeral()).encode())
+    with pytest.raises(keyex.KeyExchangeError, match="does not verify"):
+        keyex.verify_announcement(forged, sig, cert, **kw)
+
+
+def test_relayed_chunks_refuse_replay_reorder_and_tampering() -> None:
+    key = bytes(range(32))
+    sealer = keyex.ChunkSealer(key, TASK, "alice", "bob")
+    chunks = [sealer.seal(b"part %d" % k, k == 2) for k in range(3)]
+    opener = keyex.ChunkOpener(key, TASK, "alice", "bob")
+    assert opener.open(chunks[0][0], False, chunks[0][1]) == b"part 0"
+    with pytest.raises(keyex.KeyExchangeError, match="replayed"):
+        opener.open(chunks[0][0], False, chunks[0][1])
+    with pytest.raises(keyex.KeyExchangeError, match="chunk 2 .* where chunk 1 was due"):
+        opener.open(chunks[2][0], True, chunks[2][1])
+    with pytest.raises(keyex.KeyExchangeError, match="failed authentication"):
+        opener.open(chunks[1][0], True, chunks[1][1])  # end-of-frame flag changed by the relay
+    with pytest.raises(keyex.KeyExchangeError, match="failed authentication"):
+        keyex.ChunkOpener(key, TASK, "carol", "bob").open(0, False, chunks[0][1])  # re-addressed
+
+
+def test_relay_receiver_reassembles_frames_and_fails_on_replay() -> None:
+    key = bytes(32)
+    inbox = Inbox(TASK, "bob", ("alice",))
+    recv = RelayReceiver(keyex.ChunkOpener(key, TASK, "alice", "bob"), inbox, "alice")
+    sealer = keyex.ChunkSealer(key, TASK, "alice", "bob")
+    frames = []
+    for part, last in ((b"ab", False), (b"cd", True)):
+        seq, ct = sealer.seal(part, last)
+        frames.append(hub_pb2.RelayFrame(task_id=TASK, peer="alice", seq=seq, last=last, payload=ct))
+    for f in frames:
+        recv.feed(f)
+    assert inbox.get("alice", 1.0) == b"abcd"
+    recv.feed(frames[1])  # the relay replays a chunk
+    gone = inbox.get("alice", 1.0)
+    assert isinstance(gone, PeerGone) and "replayed" in gone.reason
+
+
+def test_results_are_sealed_to_the_client_and_checked() -> None:
+    outputs = {"mean": np.float64(3.5), "hist": np.arange(6, dtype=np.int64).reshape(2, 3)}
+    plain = results.encode(outputs)
+    back = results.decode(plain)
+    assert back["mean"] == 3.5 and back["hist"].tolist() == [[0, 1, 2], [3, 4, 5]]
+    party, client = keyex.new_ephemeral(), keyex.new_ephemeral()
+    kw = {"manifest_sha256": MANIFEST, "task_id": TASK, "party": "alice"}
+    nonce, ct = keyex.seal_result(party, keyex.public_hex(client), plaintext=plain, **kw)
+    assert keyex.open_result(client, keyex.public_hex(party), nonce=nonce, ciphertext=ct, **kw) == plain
+    with pytest.raises(keyex.KeyExchangeError, match="failed authentication"):
+        keyex.open_result(client, keyex.public_hex(keyex.new_ephemeral()), nonce=nonce, ciphertext=ct, **kw)
+    with pytest.raises(results.ResultFormatError):
+        results.decode(plain[:-3])
+    with pytest.raises(results.ResultFormatError):
+        results.decode(b"\xff\xff\xff\x7f" + plain[4:])
+
+
+def test_transport_abort_wakes_a_blocked_receiver() -> None:
+    inbox = Inbox(TASK, "bob", ("alice",))
+    t = PeerTransport(1, ("alice", "bob"), {}, inbox, deadline=time.monotonic() + 30)
+    threading.Timer(0.2, t.abort, args=("task cancelled by the hub",)).start()
+    start = time.monotonic()
+    with pytest.raises(TransportError, match="cancelled by the hub"):
+        t.recv(0)
+    assert time.monotonic() - start < 5
+    t2 = PeerTransport(1, ("alice", "bob"), {}, Inbox(TASK, "bob", ("alice",)), deadline=time.monotonic() + 0.2)
+    with pytest.raises(TransportError, match="no frame from 'alice'"):
+        t2.recv(0)
+
+
