@@ -41,8 +41,15 @@ def op_time(res: SimulationResult, node: int) -> tuple[float, int, list[int]]:
 
 
 def measure(
-    workload: str, suite: str, n_parties: int, size: int, ops: int, reps: int,
-    build: Callable[[smc.ProgramBuilder, list[str]], tuple[smc.SecureArray, dict[str, dict[str, np.ndarray]]]],
+    workload: str,
+    suite: str,
+    n_parties: int,
+    size: int,
+    ops: int,
+    reps: int,
+    build: Callable[
+        [smc.ProgramBuilder, list[str]], tuple[smc.SecureArray, dict[str, dict[str, np.ndarray]]]
+    ],
 ) -> Measurement:
     names = [f"p{i}" for i in range(n_parties)]
     p = smc.ProgramBuilder(names)
@@ -58,8 +65,17 @@ def measure(
             best = t
     assert best is not None
     wall, rounds, per_party = best
-    return Measurement(workload, suite, n_parties, size, wall, ops / wall, rounds, per_party,
-                       max(per_party[:n_parties]) / max(ops, 1))
+    return Measurement(
+        workload,
+        suite,
+        n_parties,
+        size,
+        wall,
+        ops / wall,
+        rounds,
+        per_party,
+        max(per_party[:n_parties]) / max(ops, 1),
+    )
 
 
 def _vectors(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -68,37 +84,49 @@ def _vectors(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def mul_fixed(n: int) -> Callable[..., tuple[smc.SecureArray, dict[str, dict[str, np.ndarray]]]]:
-    def build(p: smc.ProgramBuilder, names: list[str]) -> tuple[smc.SecureArray, dict[str, dict[str, np.ndarray]]]:
+    def build(
+        p: smc.ProgramBuilder, names: list[str]
+    ) -> tuple[smc.SecureArray, dict[str, dict[str, np.ndarray]]]:
         x, y = _vectors(n)
         a, b = p.input(names[0], "x", shape=(n,)), p.input(names[1], "y", shape=(n,))
         return a * b, {names[0]: {"x": x}, names[1]: {"y": y}}
+
     return build
 
 
 def mul_int(n: int) -> Callable[..., tuple[smc.SecureArray, dict[str, dict[str, np.ndarray]]]]:
-    def build(p: smc.ProgramBuilder, names: list[str]) -> tuple[smc.SecureArray, dict[str, dict[str, np.ndarray]]]:
+    def build(
+        p: smc.ProgramBuilder, names: list[str]
+    ) -> tuple[smc.SecureArray, dict[str, dict[str, np.ndarray]]]:
         rng = np.random.default_rng(1)
         x, y = rng.integers(-1000, 1000, n), rng.integers(-1000, 1000, n)
         a = p.input(names[0], "x", shape=(n,), dtype="int")
         b = p.input(names[1], "y", shape=(n,), dtype="int")
         return a * b, {names[0]: {"x": x}, names[1]: {"y": y}}
+
     return build
 
 
 def dot(n: int) -> Callable[..., tuple[smc.SecureArray, dict[str, dict[str, np.ndarray]]]]:
-    def build(p: smc.ProgramBuilder, names: list[str]) -> tuple[smc.SecureArray, dict[str, dict[str, np.ndarray]]]:
+    def build(
+        p: smc.ProgramBuilder, names: list[str]
+    ) -> tuple[smc.SecureArray, dict[str, dict[str, np.ndarray]]]:
         x, y = _vectors(n)
         a, b = p.input(names[0], "x", shape=(n,)), p.input(names[1], "y", shape=(n,))
         return smc.dot(a, b), {names[0]: {"x": x}, names[1]: {"y": y}}
+
     return build
 
 
 def matmul(n: int) -> Callable[..., tuple[smc.SecureArray, dict[str, dict[str, np.ndarray]]]]:
-    def build(p: smc.ProgramBuilder, names: list[str]) -> tuple[smc.SecureArray, dict[str, dict[str, np.ndarray]]]:
+    def build(
+        p: smc.ProgramBuilder, names: list[str]
+    ) -> tuple[smc.SecureArray, dict[str, dict[str, np.ndarray]]]:
         rng = np.random.default_rng(2)
         x, y = rng.uniform(-4, 4, (n, n)), rng.uniform(-4, 4, (n, n))
         a, b = p.input(names[0], "x", shape=(n, n)), p.input(names[1], "y", shape=(n, n))
         return a @ b, {names[0]: {"x": x}, names[1]: {"y": y}}
+
     return build
 
 
@@ -125,10 +153,15 @@ def main() -> None:
         for m in results:
             print(json.dumps({**asdict(m), "python": platform.python_version()}))
         return
-    print(f"{'workload':<30} {'suite':<9} {'n':>3} {'seconds':>9} {'ops/s':>12} {'rounds':>6}  bytes/party/op")
+    print(
+        f"{'workload':<30} {'suite':<9} {'n':>3} {'seconds':>9} {'ops/s':>12} {'rounds':>6}"
+        "  bytes/party/op"
+    )
     for m in results:
-        print(f"{m.workload:<30} {m.suite:<9} {m.parties:>3} {m.seconds:>9.4f} {m.ops_per_s:>12.3e} "
-              f"{m.rounds:>6}  {m.bytes_per_op:,.1f}")
+        print(
+            f"{m.workload:<30} {m.suite:<9} {m.parties:>3} {m.seconds:>9.4f} {m.ops_per_s:>12.3e} "
+            f"{m.rounds:>6}  {m.bytes_per_op:,.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -55,7 +55,9 @@ def points(d: Domain, n: int, rng: np.random.Generator) -> np.ndarray:
     return encoded
 
 
-def measure(d: Domain, n: int, suite: str, parties: int, seed: int = 0) -> tuple[float, float, float]:
+def measure(
+    d: Domain, n: int, suite: str, parties: int, seed: int = 0
+) -> tuple[float, float, float]:
     """(max abs error, max rel error where |ref| >= 1, seconds). Below 1 the fixed-point
     resolution (2^-16) and not the method bounds the relative error."""
     x = points(d, n, np.random.default_rng(seed))
@@ -78,8 +80,13 @@ def main() -> None:
     ap.add_argument("--suite", default="rss3", choices=["rss3", "additive"])
     ap.add_argument("--parties", type=int, default=3)
     args = ap.parse_args()
-    print(f"suite {args.suite}, {args.parties} parties, frac_bits {F}, {args.points} points per domain")
-    print(f"{'function':<14} {'domain':<24} {'max abs err':>12} {'rel err |y|>=1':>14} {'seconds':>8}")
+    print(
+        f"suite {args.suite}, {args.parties} parties, frac_bits {F},"
+        f" {args.points} points per domain"
+    )
+    print(
+        f"{'function':<14} {'domain':<24} {'max abs err':>12} {'rel err |y|>=1':>14} {'seconds':>8}"
+    )
     for d in DOMAINS:
         abs_err, rel_err, secs = measure(d, args.points, args.suite, args.parties)
         dom = f"{'+-' if d.signed else ''}[{d.lo:g}, {d.hi:g}]"

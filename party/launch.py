@@ -181,6 +181,12 @@ class LocalDeployment:
         self.hub_address = self._wait_ready(proc)["address"]
         return self.hub_address
 
+    def restart_hub(self) -> str:
+        """Start the hub again on the same address and database (after it stopped or died)."""
+        self.hub_extra["listen"] = self.hub_address
+        self.write()
+        return self.start_hub()
+
     def start_parties(self, names: list[str] | None = None) -> None:
         names = (
             names if names is not None else [*self.parties, *([self.dealer] if self.dealer else [])]

@@ -45,7 +45,9 @@ class ProgramBuilder:
         if not parties:
             raise ProgramError("a program needs at least one party")
         if len(set(parties)) != len(parties) or not all(isinstance(x, str) and x for x in parties):
-            raise ProgramError(f"party names must be distinct non-empty strings, got {list(parties)}")
+            raise ProgramError(
+                f"party names must be distinct non-empty strings, got {list(parties)}"
+            )
         self.parties = tuple(parties)
         self.fixed = FixedPointConfig(frac_bits)
         self._nodes: list[Node] = []
@@ -53,22 +55,35 @@ class ProgramBuilder:
         self._input_names: set[tuple[str, str]] = set()
 
     # ------------------------------------------------------------------------------- building
-    def _add(self, op: str, args: Sequence[SecureArray], attrs: dict[str, Any] | None = None) -> SecureArray:
+    def _add(
+        self, op: str, args: Sequence[SecureArray], attrs: dict[str, Any] | None = None
+    ) -> SecureArray:
         for a in args:
             if a.builder is not self:
                 raise ProgramError("cannot mix arrays from two different programs")
         attrs = attrs or {}
         nodes = [self._nodes[a.id] for a in args]
         typed = infer(op, nodes, attrs, self.parties, f"node {len(self._nodes)} ({op})")
-        node = Node(len(self._nodes), op, tuple(a.id for a in args), typed.shape, typed.dtype,
-                    typed.secret, attrs)
+        node = Node(
+            len(self._nodes),
+            op,
+            tuple(a.id for a in args),
+            typed.shape,
+            typed.dtype,
+            typed.secret,
+            attrs,
+        )
         self._nodes.append(node)
         return SecureArray(self, node.id)
 
-    def input(self, party: str, name: str, shape: Sequence[int] | int = (), dtype: str = "fixed") -> SecureArray:
+    def input(
+        self, party: str, name: str, shape: Sequence[int] | int = (), dtype: str = "fixed"
+    ) -> SecureArray:
         """A secret input owned by ``party`` and bound to its dataset ``name``."""
         if party not in self.parties:
-            raise ProgramError(f"input owner {party!r} is not one of the parties {list(self.parties)}")
+            raise ProgramError(
+                f"input owner {party!r} is not one of the parties {list(self.parties)}"
+            )
         if (party, name) in self._input_names:
             raise ProgramError(f"party {party!r} already has an input named {name!r}")
         self._input_names.add((party, name))
@@ -102,7 +117,12 @@ class ProgramBuilder:
         if isinstance(value, SecureArray):
             return value
         arr = np.asarray(value)
-        if arr.dtype.kind == "f" and arr.size and np.all(arr == np.rint(arr)) and np.all(np.abs(arr) < 2**52):
+        if (
+            arr.dtype.kind == "f"
+            and arr.size
+            and np.all(arr == np.rint(arr))
+            and np.all(np.abs(arr) < 2**52)
+        ):
             return self.const(arr.astype(np.int64), "int")  # exact integers: no truncation needed
         return self.const(arr, precise=precise)
 
@@ -113,7 +133,9 @@ class ProgramBuilder:
         recipients = (to,) if isinstance(to, str) else tuple(dict.fromkeys(to or ()))
         for r in recipients:
             if r not in self.parties:
-                raise ProgramError(f"recipient {r!r} of output {name!r} is not a party {list(self.parties)}")
+                raise ProgramError(
+                    f"recipient {r!r} of output {name!r} is not a party {list(self.parties)}"
+                )
         if any(o.name == name for o in self._outputs):
             raise ProgramError(f"an output named {name!r} already exists")
         self._outputs.append(Output(name, value.id, recipients))
@@ -178,7 +200,9 @@ class SecureArray:
         return f"SecureArray(node={self.id}, {kind} {self.dtype}{list(self.shape)})"
 
     def __bool__(self) -> bool:
-        raise TypeError("a secure array has no truth value while tracing; use smc.where(cond, a, b)")
+        raise TypeError(
+            "a secure array has no truth value while tracing; use smc.where(cond, a, b)"
+        )
 
     # ------------------------------------------------------------------------------ comparisons
     __hash__ = None  # type: ignore[assignment]  # == builds a comparison, as in numpy
@@ -344,7 +368,11 @@ class SecureArray:
 
     # ------------------------------------------------------------------------------ structure
     def reshape(self, *shape: int | Sequence[int]) -> SecureArray:
-        dims = list(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else list(shape)
+        dims: list[int] = (
+            [int(d) for d in shape[0]]
+            if len(shape) == 1 and not isinstance(shape[0], int)
+            else [int(d) for d in shape]  # type: ignore[arg-type]
+        )
         if dims.count(-1) > 1:
             raise ProgramError("reshape: at most one dimension may be -1")
         if -1 in dims:
@@ -363,10 +391,12 @@ class SecureArray:
         order = list(axes[0]) if len(axes) == 1 and not isinstance(axes[0], int) else list(axes)
         if not order:
             order = list(range(self.ndim))[::-1]
-        return self.builder._add("transpose", [self], {"axes": [int(a) % max(self.ndim, 1) for a in order]})
+        return self.builder._add(
+            "transpose", [self], {"axes": [int(a) % max(self.ndim, 1) for a in order]}
+        )
 
     @property
-    def T(self) -> SecureArray:  # noqa: N802 - numpy's name
+    def T(self) -> SecureArray:
         return self.transpose()
 
     def __getitem__(self, index: Any) -> SecureArray:
@@ -399,7 +429,9 @@ class SecureArray:
         """Fixed point to integer: floor(x) or floor(x)+1 (stochastic rounding, see docs)."""
         if self.dtype == "int":
             return self
-        return self.builder._add("trunc", [self], {"bits": self.builder.fixed.frac_bits, "dtype": "int"})
+        return self.builder._add(
+            "trunc", [self], {"bits": self.builder.fixed.frac_bits, "dtype": "int"}
+        )
 
 
 def _builder_of(arrays: Sequence[Any]) -> ProgramBuilder:
@@ -436,13 +468,17 @@ def sort(x: SecureArray, descending: bool = False) -> SecureArray:
     return x.sort(descending)
 
 
-def sort_by_key(keys: SecureArray, payload: SecureArray, descending: bool = False) -> tuple[SecureArray, SecureArray]:
+def sort_by_key(
+    keys: SecureArray, payload: SecureArray, descending: bool = False
+) -> tuple[SecureArray, SecureArray]:
     """Sort rows of ``payload`` (n, m) by ``keys`` (n,), carrying the payload obliviously.
     Returns (sorted keys, sorted payload). Rows with equal keys come out in network order."""
     b = _builder_of([keys, payload])
     k, p = b.lift(keys), b.lift(payload)
     if k.ndim != 1 or p.ndim not in (1, 2) or p.shape[0] != k.shape[0]:
-        raise ProgramError(f"sort_by_key: keys must be (n,) and payload (n,) or (n, m); got {k.shape}, {p.shape}")
+        raise ProgramError(
+            f"sort_by_key: keys must be (n,) and payload (n,) or (n, m); got {k.shape}, {p.shape}"
+        )
     p2 = p.reshape(-1, 1) if p.ndim == 1 else p
     table = concatenate([k.reshape(-1, 1), p2], axis=1)
     out = b._add("sort_rows", [table], {"key": 0, "descending": bool(descending)})
@@ -458,7 +494,7 @@ def median(x: SecureArray) -> SecureArray:
 
 
 def quantile(x: SecureArray, q: float) -> SecureArray:
-    """q-quantile of a 1-D array with numpy's default linear interpolation, via an oblivious sort."""
+    """q-quantile of a 1-D array (numpy's default linear interpolation), via an oblivious sort."""
     if not 0.0 <= q <= 1.0:
         raise ProgramError(f"quantile q={q} is outside [0, 1]")
     if x.ndim != 1 or x.size == 0:

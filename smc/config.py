@@ -101,7 +101,9 @@ class SessionConfig:
         try:
             return self.parties.index(party)
         except ValueError:
-            raise ConfigError(f"party {party!r} is not in this session: {list(self.parties)}") from None
+            raise ConfigError(
+                f"party {party!r} is not in this session: {list(self.parties)}"
+            ) from None
 
 
 def default_suite(n_parties: int) -> str:

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from smc.encoding import decode_fixed, encode_fixed, encode_int
 from smc.config import FixedPointConfig
+from smc.encoding import decode_fixed, encode_fixed, encode_int
 from smc.ir import Node
 from smc.protocols import binary, nonlinear, numeric
 from smc.protocols.base import Proto, lockstep
@@ -32,7 +32,9 @@ def lift(s: Suite, value: Any, secret: bool, shape: tuple[int, ...]) -> Share:
     return s.add_public(zeros, np.asarray(value, dtype=np.uint64))
 
 
-def start_nonlinear(s: Suite, label: str, node: Node, args: list[Node], values: list[Any], f: int) -> Proto[Any]:
+def start_nonlinear(
+    s: Suite, label: str, node: Node, args: list[Node], values: list[Any], f: int
+) -> Proto[Any]:
     op, attrs, shape = node.op, node.attrs, node.shape
     if op == "cmp":
         a = lift(s, values[0], args[0].secret, shape)
@@ -47,11 +49,16 @@ def start_nonlinear(s: Suite, label: str, node: Node, args: list[Node], values: 
         return _reduce(s, label, node, args[0], values[0])
     if op == "sort":
         table = map_share(values[0], lambda c: c.reshape(-1, 1))
-        return _reshaped(nonlinear.sort_rows(s, label, table, (shape[0], 1), 0,
-                                             bool(attrs.get("descending")), SENTINEL), shape)
+        return _reshaped(
+            nonlinear.sort_rows(
+                s, label, table, (shape[0], 1), 0, bool(attrs.get("descending")), SENTINEL
+            ),
+            shape,
+        )
     if op == "sort_rows":
-        return nonlinear.sort_rows(s, label, values[0], shape, attrs["key"],
-                                   bool(attrs.get("descending")), SENTINEL)
+        return nonlinear.sort_rows(
+            s, label, values[0], shape, attrs["key"], bool(attrs.get("descending")), SENTINEL
+        )
     if op == "bits":
         return _bits(s, label, values[0], args[0].shape)
     if op == "bitwise":
@@ -74,7 +81,7 @@ def _reduce(s: Suite, label: str, node: Node, arg: Node, value: Share) -> Proto[
     else:
         moved = map_share(value, lambda c: np.ascontiguousarray(np.moveaxis(c, axis, -1)))
         ax = axis % len(arg.shape)
-        work = (*arg.shape[:ax], *arg.shape[ax + 1:], arg.shape[ax])
+        work = (*arg.shape[:ax], *arg.shape[ax + 1 :], arg.shape[ax])
     best, index = yield from nonlinear.reduce_last(s, label, node.attrs["fn"], moved, work)
     out = index if node.attrs["fn"].startswith("arg") else best
     assert out is not None
@@ -88,7 +95,9 @@ def _bits(s: Suite, label: str, value: Share, shape: tuple[int, ...]) -> Proto[S
     return (yield from s.b2a_bit(f"{label}/b2a", expanded, (*shape, 64)))
 
 
-def _bitwise(s: Suite, label: str, fn: str, a: Share, b: Share, shape: tuple[int, ...]) -> Proto[Share]:
+def _bitwise(
+    s: Suite, label: str, fn: str, a: Share, b: Share, shape: tuple[int, ...]
+) -> Proto[Share]:
     wa, wb = yield from lockstep([s.a2b(f"{label}/a", a, shape), s.a2b(f"{label}/b", b, shape)])
     if fn == "xor":
         out = s.b_xor(wa, wb)
@@ -100,6 +109,7 @@ def _bitwise(s: Suite, label: str, fn: str, a: Share, b: Share, shape: tuple[int
 
 # ----------------------------------------------------------------------------------- plaintext
 
+
 def public_nonlinear(node: Node, args: list[Node], values: list[U64], f: int) -> U64:
     """The same ops on public values, computed in the clear (used when no argument is secret)."""
     fp = FixedPointConfig(f)
@@ -108,14 +118,22 @@ def public_nonlinear(node: Node, args: list[Node], values: list[U64], f: int) ->
         return decode_fixed(v, fp) if n.dtype == "fixed" else to_signed(v).astype(np.float64)
 
     def back(x: np.ndarray, dtype: str) -> U64:
-        return encode_fixed(x, fp) if dtype == "fixed" else encode_int(np.asarray(x).astype(np.int64))
+        return (
+            encode_fixed(x, fp) if dtype == "fixed" else encode_int(np.asarray(x).astype(np.int64))
+        )
 
     op, attrs = node.op, node.attrs
     signed = [to_signed(v) for v in values]
     if op == "cmp":
-        fn = {"lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal,
-              "eq": np.equal, "ne": np.not_equal}[attrs["rel"]]
-        return back(fn(signed[0], signed[1]).astype(np.int64), "int")
+        rel: Any = {
+            "lt": np.less,
+            "le": np.less_equal,
+            "gt": np.greater,
+            "ge": np.greater_equal,
+            "eq": np.equal,
+            "ne": np.not_equal,
+        }[attrs["rel"]]
+        return back(rel(signed[0], signed[1]).astype(np.int64), "int")
     if op == "where":
         return np.where(signed[0] != 0, values[1], values[2]).astype(np.uint64)
     if op == "abs":
@@ -123,7 +141,9 @@ def public_nonlinear(node: Node, args: list[Node], values: list[U64], f: int) ->
     if op == "relu":
         return np.maximum(signed[0], 0).view(np.uint64)
     if op == "reduce":
-        fn = {"max": np.max, "min": np.min, "argmax": np.argmax, "argmin": np.argmin}[attrs["fn"]]
+        fn: Any = {"max": np.max, "min": np.min, "argmax": np.argmax, "argmin": np.argmin}[
+            attrs["fn"]
+        ]
         kw: dict[str, Any] = {"axis": attrs.get("axis")}
         if attrs.get("keepdims"):
             kw["keepdims"] = True
@@ -135,13 +155,22 @@ def public_nonlinear(node: Node, args: list[Node], values: list[U64], f: int) ->
             order = order[::-1]
         return values[0][order]
     if op == "bits":
-        return ((values[0][..., None] >> np.arange(64, dtype=np.uint64)) & np.uint64(1)).astype(np.uint64)
+        return ((values[0][..., None] >> np.arange(64, dtype=np.uint64)) & np.uint64(1)).astype(
+            np.uint64
+        )
     if op == "bitwise":
         fn2 = {"and": np.bitwise_and, "or": np.bitwise_or, "xor": np.bitwise_xor}[attrs["fn"]]
         return np.asarray(fn2(values[0], values[1]), dtype=np.uint64)
     x = real(values[0], args[0])
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = {"reciprocal": lambda v: 1 / v, "sqrt": np.sqrt, "rsqrt": lambda v: 1 / np.sqrt(v),
-               "exp": np.exp, "log": np.log, "sigmoid": lambda v: 1 / (1 + np.exp(-v)),
-               "tanh": np.tanh}[attrs["fn"]](x)
+        funcs: dict[str, Any] = {
+            "reciprocal": lambda v: 1 / v,
+            "sqrt": np.sqrt,
+            "rsqrt": lambda v: 1 / np.sqrt(v),
+            "exp": np.exp,
+            "log": np.log,
+            "sigmoid": lambda v: 1 / (1 + np.exp(-v)),
+            "tanh": np.tanh,
+        }
+        out = funcs[attrs["fn"]](x)
     return back(out, "fixed")

@@ -23,9 +23,9 @@ import numpy as np
 
 from smc import kernels
 from smc.config import SessionConfig
+from smc.dispatch import public_nonlinear, start_nonlinear
 from smc.encoding import decode_fixed, decode_int, encode_fixed, encode_int
 from smc.errors import InputError, ProtocolError
-from smc.dispatch import public_nonlinear, start_nonlinear
 from smc.ir import NONLINEAR_OPS, Node, Program, decode_const, parse_index
 from smc.protocols.additive import Additive, Dealer
 from smc.protocols.base import Exchange, Proto, Received, merge, split, split_flat
@@ -35,7 +35,9 @@ from smc.protocols.suite import Share, Suite, map_share
 from smc.ring import U64, arshift
 from smc.transport import Transport
 
-Value = Any  # Share (tuple of ring arrays) for secret nodes, U64 for public nodes, None on the dealer
+Value = (
+    Any  # Share (tuple of ring arrays) for secret nodes, U64 for public nodes, None on the dealer
+)
 
 
 @dataclass
@@ -79,7 +81,7 @@ def make_suite(config: SessionConfig, me: int, keys: KeyRing) -> Suite:
 
 
 class Executor:
-    """One endpoint's run of a program. ``me`` is the party index, or ``config.n`` for the dealer."""
+    """One endpoint's run of a program; ``me`` is the party index, or ``config.n`` (dealer)."""
 
     def __init__(
         self,
@@ -93,7 +95,8 @@ class Executor:
     ) -> None:
         if program.parties != config.parties:
             raise ProtocolError(
-                f"program parties {list(program.parties)} differ from the session's {list(config.parties)}"
+                f"program parties {list(program.parties)} differ from the session's "
+                f"{list(config.parties)}"
             )
         if program.frac_bits != config.fixed.frac_bits:
             raise ProtocolError(
@@ -121,7 +124,9 @@ class Executor:
         declared = {n.attrs["name"]: n for n in mine}
         extra = sorted(set(inputs) - set(declared))
         if extra:
-            raise InputError(f"party {party!r} gave inputs {extra} that the program does not declare")
+            raise InputError(
+                f"party {party!r} gave inputs {extra} that the program does not declare"
+            )
         encoded: dict[int, U64] = {}
         for name, node in declared.items():
             if name not in inputs:
@@ -129,7 +134,8 @@ class Executor:
             arr = np.asarray(inputs[name])
             if arr.shape != node.shape:
                 raise InputError(
-                    f"input {name!r} of party {party!r} has shape {arr.shape}, the program declares {node.shape}"
+                    f"input {name!r} of party {party!r} has shape {arr.shape}, "
+                    f"the program declares {node.shape}"
                 )
             fp = self.config.fixed
             encoded[node.id] = encode_fixed(arr, fp) if node.dtype == "fixed" else encode_int(arr)
@@ -167,7 +173,9 @@ class Executor:
             done += 1
             if i >= len(nodes):
                 if value is not None:
-                    results[outputs[i - len(nodes)].name] = self._decode(outputs[i - len(nodes)].node, value)
+                    results[outputs[i - len(nodes)].name] = self._decode(
+                        outputs[i - len(nodes)].node, value
+                    )
                 return
             values[i] = value
             for u in users.get(i, ()):
@@ -181,7 +189,12 @@ class Executor:
                 t0 = time.perf_counter()
                 gen = self._start(i, values, encoded)
                 if gen is None:
-                    finish(i, self._public_output(i, values) if i >= len(nodes) else self._local(nodes[i], values))
+                    finish(
+                        i,
+                        self._public_output(i, values)
+                        if i >= len(nodes)
+                        else self._local(nodes[i], values),
+                    )
                     continue
                 try:
                     active[i] = (gen, next(gen), t0)
@@ -189,7 +202,9 @@ class Executor:
                     finish(i, stop.value)
             if not active:
                 if done < total:
-                    raise ProtocolError("executor stalled: no runnable operation (malformed program?)")
+                    raise ProtocolError(
+                        "executor stalled: no runnable operation (malformed program?)"
+                    )
                 break
             order = sorted(active)
             exchanges = [active[i][1] for i in order]
@@ -221,14 +236,16 @@ class Executor:
             frame[0] = rnd
             if arrays:
                 np.concatenate([a.reshape(-1) for a in arrays], out=frame[1:])
-            self.transport.send(peer, frame)
+            self.transport.send(peer, frame.data)
         received: Received = {}
         for peer, counts in ex.recv.items():
             buf = self.transport.recv(peer, self.recv_timeout)
             nbytes = memoryview(buf).nbytes
             if nbytes % 8 or nbytes < 8:
-                raise ProtocolError(f"frame from endpoint {peer} is {nbytes} bytes, not a whole frame")
-            arr = np.frombuffer(buf, dtype=np.uint64)
+                raise ProtocolError(
+                    f"frame from endpoint {peer} is {nbytes} bytes, not a whole frame"
+                )
+            arr = np.frombuffer(memoryview(buf), dtype=np.uint64)
             if int(arr[0]) != rnd:
                 raise ProtocolError(
                     f"frame from endpoint {peer} is for round {int(arr[0])}, expected round {rnd} "
@@ -243,14 +260,16 @@ class Executor:
     def _label(self, i: int) -> str:
         return f"n{i}"
 
-    def _start(self, i: int, values: dict[int, Value], encoded: dict[int, U64]) -> Proto[Any] | None:
+    def _start(
+        self, i: int, values: dict[int, Value], encoded: dict[int, U64]
+    ) -> Proto[Any] | None:
         """A protocol for interactive node/output ``i``, or None when it is local."""
         nodes = self.program.nodes
         suite = self.suite
         if i >= len(nodes):
             out = self.program.outputs[i - len(nodes)]
             node = nodes[out.node]
-            recipients = [self.config.index(r) for r in out.recipients] or [None]
+            recipients: list[int | None] = [self.config.index(r) for r in out.recipients] or [None]
             if not node.secret:
                 return None
             if len(recipients) == 1:
@@ -269,8 +288,16 @@ class Executor:
             trunc = fb if all(a.dtype == "fixed" for a in args) else 0
             kind = node.op
             if args[0].secret and args[1].secret:
-                return suite.bilinear(label, kind, values[args[0].id], values[args[1].id], node.shape,
-                                      args[0].shape, args[1].shape, trunc)
+                return suite.bilinear(
+                    label,
+                    kind,
+                    values[args[0].id],
+                    values[args[1].id],
+                    node.shape,
+                    args[0].shape,
+                    args[1].shape,
+                    trunc,
+                )
             if trunc:
                 pub = args[1] if args[0].secret else args[0]
                 local = self._local(node, values, rescale=False)
@@ -292,7 +319,9 @@ class Executor:
 
     def _public_output(self, i: int, values: dict[int, Value]) -> Value:
         out = self.program.outputs[i - len(self.program.nodes)]
-        if self.is_dealer or (out.recipients and self.config.parties[self.me] not in out.recipients):
+        if self.is_dealer or (
+            out.recipients and self.config.parties[self.me] not in out.recipients
+        ):
             return None
         node = self.program.nodes[out.node]
         extra = self._scale(node) - self.config.fixed.frac_bits if node.op == "const" else 0
@@ -301,7 +330,9 @@ class Executor:
     def _trunc_op(self, label: str, node: Node, share: Share) -> Proto[Share]:
         return self.suite.trunc(label, share, node.shape, node.attrs["bits"])
 
-    def _open_many(self, i: int, share: Share, node: Node, recipients: list[int | None]) -> Proto[Any]:
+    def _open_many(
+        self, i: int, share: Share, node: Node, recipients: list[int | None]
+    ) -> Proto[Any]:
         from smc.protocols.base import lockstep
 
         results = yield from lockstep(
@@ -324,9 +355,10 @@ class Executor:
         nodes = self.program.nodes
         arg_nodes = [nodes[a] for a in node.args]
         fb0 = self.config.fixed.frac_bits
-        args = [
+        args: list[Any] = [
             arshift(values[a.id], self._scale(a) - fb0)
-            if rescale and a.op == "const" and self._scale(a) != fb0 else values[a.id]
+            if rescale and a.op == "const" and self._scale(a) != fb0
+            else values[a.id]
             for a in arg_nodes
         ]
         op = node.op
@@ -370,7 +402,9 @@ def _structural(node: Node, arg_nodes: list[Node], args: list[Share]) -> Share:
     if op == "sum":
         axis = attrs["axis"]
         ax = None if axis is None else tuple(axis)
-        return map_share(args[0], lambda c: np.sum(c, axis=ax, keepdims=attrs["keepdims"], dtype=np.uint64))
+        return map_share(
+            args[0], lambda c: np.sum(c, axis=ax, keepdims=attrs["keepdims"], dtype=np.uint64)
+        )
     if op == "reshape":
         return map_share(args[0], lambda c: c.reshape(node.shape))
     if op == "transpose":

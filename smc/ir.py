@@ -47,8 +47,13 @@ class Node:
 
     def to_obj(self) -> dict[str, Any]:
         return {
-            "id": self.id, "op": self.op, "args": list(self.args), "shape": list(self.shape),
-            "dtype": self.dtype, "secret": self.secret, "attrs": self.attrs,
+            "id": self.id,
+            "op": self.op,
+            "args": list(self.args),
+            "shape": list(self.shape),
+            "dtype": self.dtype,
+            "secret": self.secret,
+            "attrs": self.attrs,
         }
 
 
@@ -73,8 +78,11 @@ class Program:
 
     def to_obj(self) -> dict[str, Any]:
         return {
-            "version": IR_VERSION, "parties": list(self.parties), "frac_bits": self.frac_bits,
-            "nodes": [n.to_obj() for n in self.nodes], "outputs": [o.to_obj() for o in self.outputs],
+            "version": IR_VERSION,
+            "parties": list(self.parties),
+            "frac_bits": self.frac_bits,
+            "nodes": [n.to_obj() for n in self.nodes],
+            "outputs": [o.to_obj() for o in self.outputs],
         }
 
     def to_bytes(self) -> bytes:
@@ -95,7 +103,9 @@ class Program:
     @classmethod
     def from_bytes(cls, blob: bytes, max_bytes: int = 64 << 20) -> Program:
         if len(blob) > max_bytes:
-            raise ProgramError(f"program encoding is {len(blob)} bytes, above the {max_bytes} limit")
+            raise ProgramError(
+                f"program encoding is {len(blob)} bytes, above the {max_bytes} limit"
+            )
         try:
             obj = json.loads(blob.decode("ascii"), parse_constant=_refuse_constant)
             prog = program_from_obj(obj)
@@ -144,11 +154,14 @@ def decode_const(text: str, shape: Shape, where: str = "constant") -> np.ndarray
         raise ProgramError(f"{where}: constant data is not a whole number of 64-bit words")
     arr = np.frombuffer(raw, dtype="<u8").astype(np.uint64)
     if arr.size != int(np.prod(shape, dtype=np.int64)):
-        raise ProgramError(f"{where}: constant holds {arr.size} values, its shape {shape} needs another count")
+        raise ProgramError(
+            f"{where}: constant holds {arr.size} values, its shape {shape} needs another count"
+        )
     return arr.reshape(shape)
 
 
 # ----------------------------------------------------------------------------------- validation
+
 
 def _req(obj: dict[str, Any], key: str, typ: type | tuple[type, ...], where: str) -> Any:
     if not isinstance(obj, dict) or key not in obj:
@@ -163,7 +176,9 @@ def program_from_obj(obj: Any) -> Program:
     if not isinstance(obj, dict):
         raise ProgramError("program must be a JSON object")
     if _req(obj, "version", int, "program") != IR_VERSION:
-        raise ProgramError(f"unsupported IR version {obj['version']} (this engine reads {IR_VERSION})")
+        raise ProgramError(
+            f"unsupported IR version {obj['version']} (this engine reads {IR_VERSION})"
+        )
     parties = tuple(_req(obj, "parties", list, "program"))
     if not parties or not all(isinstance(p, str) and p for p in parties):
         raise ProgramError("program: parties must be non-empty strings")
@@ -185,12 +200,22 @@ def program_from_obj(obj: Any) -> Program:
             raise ProgramError(f"{where}: arguments must reference earlier nodes, got {list(args)}")
         shape = _check_shape(_req(raw, "shape", list, where), where)
         node = Node(
-            id=i, op=_req(raw, "op", str, where), args=args, shape=shape,
-            dtype=_req(raw, "dtype", str, where), secret=_req(raw, "secret", bool, where),
+            id=i,
+            op=_req(raw, "op", str, where),
+            args=args,
+            shape=shape,
+            dtype=_req(raw, "dtype", str, where),
+            secret=_req(raw, "secret", bool, where),
             attrs=_req(raw, "attrs", dict, where),
         )
-        expected = infer(node.op, [nodes[a] for a in args], node.attrs, parties, f"{where} ({node.op})")
-        if (expected.shape, expected.dtype, expected.secret) != (node.shape, node.dtype, node.secret):
+        expected = infer(
+            node.op, [nodes[a] for a in args], node.attrs, parties, f"{where} ({node.op})"
+        )
+        if (expected.shape, expected.dtype, expected.secret) != (
+            node.shape,
+            node.dtype,
+            node.secret,
+        ):
             raise ProgramError(
                 f"{where} ({node.op}): declared {node.shape}/{node.dtype}/secret={node.secret} "
                 f"but its arguments give {expected.shape}/{expected.dtype}/secret={expected.secret}"
@@ -220,11 +245,21 @@ def program_from_obj(obj: Any) -> Program:
 
 
 ALLOWED_ATTRS: dict[str, set[str]] = {
-    "input": {"party", "name", "shape", "dtype"}, "const": {"shape", "dtype", "data", "frac_bits"},
-    "sum": {"axis", "keepdims"}, "reshape": {"shape"}, "transpose": {"axes"}, "getitem": {"index"},
-    "concat": {"axis"}, "stack": {"axis"}, "trunc": {"bits", "dtype"}, "cmp": {"rel"},
-    "reduce": {"fn", "axis", "keepdims"}, "sort": {"descending"}, "sort_rows": {"key", "descending"},
-    "bitwise": {"fn"}, "func": {"fn"},
+    "input": {"party", "name", "shape", "dtype"},
+    "const": {"shape", "dtype", "data", "frac_bits"},
+    "sum": {"axis", "keepdims"},
+    "reshape": {"shape"},
+    "transpose": {"axes"},
+    "getitem": {"index"},
+    "concat": {"axis"},
+    "stack": {"axis"},
+    "trunc": {"bits", "dtype"},
+    "cmp": {"rel"},
+    "reduce": {"fn", "axis", "keepdims"},
+    "sort": {"descending"},
+    "sort_rows": {"key", "descending"},
+    "bitwise": {"fn"},
+    "func": {"fn"},
 }
 
 
@@ -239,7 +274,9 @@ def _check_shape(shape: Any, where: str) -> Shape:
     if not isinstance(shape, (list, tuple)) or not all(
         isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
     ):
-        raise ProgramError(f"{where}: a shape must be a list of non-negative integers, got {shape!r}")
+        raise ProgramError(
+            f"{where}: a shape must be a list of non-negative integers, got {shape!r}"
+        )
     if int(np.prod(shape, dtype=np.float64)) > MAX_ELEMENTS:
         raise ProgramError(f"{where}: shape {tuple(shape)} exceeds {MAX_ELEMENTS} elements")
     return tuple(shape)
@@ -257,11 +294,14 @@ def parse_index(spec: Any, where: str) -> tuple[Any, ...]:
     for item in spec:
         if not isinstance(item, dict) or len(item) != 1:
             raise ProgramError(f"{where}: bad index item {item!r}")
-        (kind, val), = item.items()
+        ((kind, val),) = item.items()
         if kind == "i" and isinstance(val, int):
             out.append(val)
-        elif kind == "s" and isinstance(val, list) and len(val) == 3 and all(
-            v is None or isinstance(v, int) for v in val
+        elif (
+            kind == "s"
+            and isinstance(val, list)
+            and len(val) == 3
+            and all(v is None or isinstance(v, int) for v in val)
         ):
             if val[2] == 0:
                 raise ProgramError(f"{where}: slice step cannot be zero")
@@ -282,8 +322,13 @@ def _same_dtype(args: list[Node] | list[Typed], where: str) -> str:
     return dtypes.pop()
 
 
-def infer(op: str, args: list[Node] | list[Typed], attrs: dict[str, Any], parties: tuple[str, ...],
-          where: str = "node") -> Typed:
+def infer(
+    op: str,
+    args: list[Node] | list[Typed],
+    attrs: dict[str, Any],
+    parties: tuple[str, ...],
+    where: str = "node",
+) -> Typed:
     """Shape, dtype and secrecy of an op's result; raises ProgramError on any inconsistency."""
     secret = any(a.secret for a in args)
     unknown = set(attrs) - ALLOWED_ATTRS.get(op, set())
@@ -293,10 +338,31 @@ def infer(op: str, args: list[Node] | list[Typed], attrs: dict[str, Any], partie
         raise ProgramError(f"{where}: descending must be true or false")
     if "keepdims" in attrs and not isinstance(attrs["keepdims"], bool):
         raise ProgramError(f"{where}: keepdims must be true or false")
-    arity = {"input": 0, "const": 0, "neg": 1, "sum": 1, "reshape": 1, "transpose": 1,
-             "getitem": 1, "to_fixed": 1, "trunc": 1, "add": 2, "sub": 2, "mul": 2, "matmul": 2,
-             "cmp": 2, "where": 3, "abs": 1, "relu": 1, "reduce": 1, "sort": 1, "sort_rows": 1,
-             "bits": 1, "bitwise": 2, "func": 1}
+    arity = {
+        "input": 0,
+        "const": 0,
+        "neg": 1,
+        "sum": 1,
+        "reshape": 1,
+        "transpose": 1,
+        "getitem": 1,
+        "to_fixed": 1,
+        "trunc": 1,
+        "add": 2,
+        "sub": 2,
+        "mul": 2,
+        "matmul": 2,
+        "cmp": 2,
+        "where": 3,
+        "abs": 1,
+        "relu": 1,
+        "reduce": 1,
+        "sort": 1,
+        "sort_rows": 1,
+        "bits": 1,
+        "bitwise": 2,
+        "func": 1,
+    }
     if op in arity and len(args) != arity[op]:
         raise ProgramError(f"{where}: {op} takes {arity[op]} arguments, got {len(args)}")
     try:
@@ -317,11 +383,17 @@ def infer(op: str, args: list[Node] | list[Typed], attrs: dict[str, Any], partie
                 raise ProgramError(f"{where}: const needs dtype and hex data")
             decode_const(attrs["data"], shape, where)
             fb = attrs.get("frac_bits")
-            if fb is not None and (attrs["dtype"] != "fixed" or not isinstance(fb, int) or not 0 <= fb <= 30):
-                raise ProgramError(f"{where}: const frac_bits must be an int in 0..30 on a fixed constant")
+            if fb is not None and (
+                attrs["dtype"] != "fixed" or not isinstance(fb, int) or not 0 <= fb <= 30
+            ):
+                raise ProgramError(
+                    f"{where}: const frac_bits must be an int in 0..30 on a fixed constant"
+                )
             return Typed(shape, attrs["dtype"], False)
         if op in ("add", "sub"):
-            return Typed(np.broadcast_shapes(args[0].shape, args[1].shape), _same_dtype(args, where), secret)
+            return Typed(
+                np.broadcast_shapes(args[0].shape, args[1].shape), _same_dtype(args, where), secret
+            )
         if op == "mul":
             dtype = "fixed" if "fixed" in (args[0].dtype, args[1].dtype) else "int"
             return Typed(np.broadcast_shapes(args[0].shape, args[1].shape), dtype, secret)
@@ -337,10 +409,15 @@ def infer(op: str, args: list[Node] | list[Typed], attrs: dict[str, Any], partie
             return Typed(args[0].shape, args[0].dtype, secret)
         if op == "sum":
             axis = attrs.get("axis")
-            if axis is not None and not (isinstance(axis, list) and all(isinstance(x, int) for x in axis)):
+            if axis is not None and not (
+                isinstance(axis, list) and all(isinstance(x, int) for x in axis)
+            ):
                 raise ProgramError(f"{where}: sum axis must be null or a list of ints")
-            shape = np.sum(_dummy(args[0].shape), axis=None if axis is None else tuple(axis),
-                           keepdims=bool(attrs.get("keepdims", False))).shape
+            shape = np.sum(
+                _dummy(args[0].shape),
+                axis=None if axis is None else tuple(axis),
+                keepdims=bool(attrs.get("keepdims", False)),
+            ).shape
             return Typed(shape, args[0].dtype, secret)
         if op == "reshape":
             shape = _check_shape(attrs.get("shape"), where)
@@ -350,7 +427,9 @@ def infer(op: str, args: list[Node] | list[Typed], attrs: dict[str, Any], partie
         if op == "transpose":
             axes = attrs.get("axes")
             if not (isinstance(axes, list) and sorted(axes) == list(range(len(args[0].shape)))):
-                raise ProgramError(f"{where}: transpose axes must permute 0..{len(args[0].shape) - 1}")
+                raise ProgramError(
+                    f"{where}: transpose axes must permute 0..{len(args[0].shape) - 1}"
+                )
             return Typed(tuple(args[0].shape[a] for a in axes), args[0].dtype, secret)
         if op == "getitem":
             shape = _dummy(args[0].shape)[parse_index(attrs.get("index"), where)].shape
@@ -395,15 +474,15 @@ def _concat_shape(op: str, shapes: list[Shape], axis: int, where: str) -> Shape:
         if not -rank <= axis < rank:
             raise ProgramError(f"{where}: axis {axis} out of range for rank {rank}")
         ax = axis % rank
-        return first[:ax] + (len(shapes),) + first[ax:]
+        return (*first[:ax], len(shapes), *first[ax:])
     rank = len(first)
     if rank == 0 or not -rank <= axis < rank:
         raise ProgramError(f"{where}: axis {axis} out of range for rank {rank}")
     ax = axis % rank
     for s in shapes:
-        if len(s) != rank or s[:ax] + s[ax + 1:] != first[:ax] + first[ax + 1:]:
+        if len(s) != rank or s[:ax] + s[ax + 1 :] != first[:ax] + first[ax + 1 :]:
             raise ProgramError(f"{where}: concatenate shapes differ off axis {axis}: {shapes}")
-    return first[:ax] + (sum(s[ax] for s in shapes),) + first[ax + 1:]
+    return (*first[:ax], sum(s[ax] for s in shapes), *first[ax + 1:])
 
 
 def matmul_shape(a: Shape, b: Shape) -> Shape:
@@ -415,15 +494,27 @@ def matmul_shape(a: Shape, b: Shape) -> Shape:
     return (*np.broadcast_shapes(a2[:-2], b2[:-2]), *rows, *cols)
 
 
-NONLINEAR_OPS = ("cmp", "where", "abs", "relu", "reduce", "sort", "sort_rows", "bits", "bitwise", "func")
+NONLINEAR_OPS = (
+    "cmp",
+    "where",
+    "abs",
+    "relu",
+    "reduce",
+    "sort",
+    "sort_rows",
+    "bits",
+    "bitwise",
+    "func",
+)
 COMPARISONS = ("lt", "le", "gt", "ge", "eq", "ne")
 REDUCTIONS = ("max", "min", "argmax", "argmin")
 FUNCTIONS = ("reciprocal", "sqrt", "rsqrt", "exp", "log", "sigmoid", "tanh")
 BITWISE = ("and", "or", "xor")
 
 
-def _infer_nonlinear(op: str, args: list[Node] | list[Typed], attrs: dict[str, Any], secret: bool,
-                     where: str) -> Typed:
+def _infer_nonlinear(
+    op: str, args: list[Node] | list[Typed], attrs: dict[str, Any], secret: bool, where: str
+) -> Typed:
     if op == "cmp":
         if attrs.get("rel") not in COMPARISONS:
             raise ProgramError(f"{where}: comparison must be one of {COMPARISONS}")
@@ -453,7 +544,7 @@ def _infer_nonlinear(op: str, args: list[Node] | list[Typed], attrs: dict[str, A
             ax = axis % len(shape)
             if shape[ax] == 0:
                 raise ProgramError(f"{where}: {fn} over an empty axis")
-            out = shape[:ax] + ((1,) if attrs.get("keepdims") else ()) + shape[ax + 1:]
+            out = shape[:ax] + ((1,) if attrs.get("keepdims") else ()) + shape[ax + 1 :]
         return Typed(out, "int" if fn.startswith("arg") else args[0].dtype, secret)
     if op == "sort":
         if len(args[0].shape) != 1:
@@ -463,7 +554,9 @@ def _infer_nonlinear(op: str, args: list[Node] | list[Typed], attrs: dict[str, A
         shape = args[0].shape
         key = attrs.get("key")
         if len(shape) != 2 or not isinstance(key, int) or not 0 <= key < shape[1]:
-            raise ProgramError(f"{where}: sort_rows takes an (n, m) table and a key column in 0..m-1")
+            raise ProgramError(
+                f"{where}: sort_rows takes an (n, m) table and a key column in 0..m-1"
+            )
         return Typed(shape, args[0].dtype, secret)
     if op == "bits":
         if args[0].dtype != "int":

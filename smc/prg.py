@@ -37,7 +37,7 @@ def _keystream_into(key: bytes, nonce: bytes, raw: np.ndarray, nbytes: int) -> N
     chunk = len(_ZERO_CHUNK)
     while pos < nbytes:
         step = min(chunk, nbytes - pos)
-        enc.update_into(_ZERO_CHUNK[:step], raw[pos : pos + step + 15])
+        enc.update_into(_ZERO_CHUNK[:step], raw[pos : pos + step + 15].data)
         pos += step
 
 

@@ -20,6 +20,7 @@ RING_BITS = 64
 DTYPE = np.uint64
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
+Public = U64 | np.uint64  # a public ring operand: an array or one ring element
 
 
 def as_ring(values: Any) -> U64:

@@ -88,7 +88,10 @@ def simulate(
             errors[me] = exc
             net.close()
 
-    threads = [threading.Thread(target=work, args=(me,), name=f"smc-endpoint-{me}") for me in range(endpoints)]
+    threads = [
+        threading.Thread(target=work, args=(me,), name=f"smc-endpoint-{me}")
+        for me in range(endpoints)
+    ]
     for t in threads:
         t.start()
     for t in threads:

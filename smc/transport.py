@@ -12,8 +12,9 @@ import queue
 import threading
 import time
 from abc import ABC, abstractmethod
-from typing_extensions import Buffer
 from dataclasses import dataclass, field
+
+from typing_extensions import Buffer
 
 from smc.errors import TransportError
 

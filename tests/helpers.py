@@ -29,7 +29,8 @@ def run(
     p = smc.ProgramBuilder(names, frac_bits=frac_bits)
     dtypes = dtypes or ["fixed"] * len(arrays)
     handles = [
-        p.input(names[k % n], f"x{k}", shape=np.shape(a), dtype=dtypes[k]) for k, a in enumerate(arrays)
+        p.input(names[k % n], f"x{k}", shape=np.shape(a), dtype=dtypes[k])
+        for k, a in enumerate(arrays)
     ]
     p.output("out", build(p, handles), to=names[0])
     inputs: dict[str, dict[str, Any]] = {}

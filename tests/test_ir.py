@@ -139,8 +139,14 @@ def test_refuses_argument_referencing_later_node() -> None:
     p = traced()
     blob = mutate(p, lambda o: node(o, "matmul")["args"].__setitem__(1, len(o["nodes"]) - 1))
     refused(blob, r"node 2( \(\w+\))?: arguments must reference earlier nodes")
-    refused(mutate(p, lambda o: node(o, "matmul")["args"].__setitem__(0, 2)), r"node 2( \(\w+\))?: arguments")
-    refused(mutate(p, lambda o: node(o, "matmul")["args"].__setitem__(0, -1)), r"node 2( \(\w+\))?: arguments")
+    refused(
+        mutate(p, lambda o: node(o, "matmul")["args"].__setitem__(0, 2)),
+        r"node 2( \(\w+\))?: arguments",
+    )
+    refused(
+        mutate(p, lambda o: node(o, "matmul")["args"].__setitem__(0, -1)),
+        r"node 2( \(\w+\))?: arguments",
+    )
 
 
 def test_refuses_wrong_arity() -> None:
@@ -175,7 +181,10 @@ def test_refuses_matmul_inner_dimension_mismatch() -> None:
         y["attrs"]["shape"] = [5, 4]
         y["shape"] = [5, 4]
 
-    refused(mutate(traced(), fn), r"node 2 \(matmul\): matmul inner dimensions differ: \(2, 3\) @ \(5, 4\)")
+    refused(
+        mutate(traced(), fn),
+        r"node 2 \(matmul\): matmul inner dimensions differ: \(2, 3\) @ \(5, 4\)",
+    )
 
 
 def test_refuses_unknown_op_and_bad_dtypes() -> None:

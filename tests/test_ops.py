@@ -44,7 +44,9 @@ def test_add_sub_neg_exact(suite: tuple[str, int], xy: tuple[np.ndarray, np.ndar
 
 
 @given(suites, shapes.flatmap(lambda s: st.tuples(arrays(s), arrays(s))))
-def test_mul_fixed_within_one_ulp(suite: tuple[str, int], xy: tuple[np.ndarray, np.ndarray]) -> None:
+def test_mul_fixed_within_one_ulp(
+    suite: tuple[str, int], xy: tuple[np.ndarray, np.ndarray]
+) -> None:
     x, y = xy
     out, _ = run(*suite, lambda p, h: h[0] * h[1], [x, y])
     assert out.shape == x.shape
@@ -52,7 +54,9 @@ def test_mul_fixed_within_one_ulp(suite: tuple[str, int], xy: tuple[np.ndarray, 
 
 
 @given(suites, shapes, st.data())
-def test_mul_broadcasts_like_numpy(suite: tuple[str, int], shape: tuple[int, ...], data: st.DataObject) -> None:
+def test_mul_broadcasts_like_numpy(
+    suite: tuple[str, int], shape: tuple[int, ...], data: st.DataObject
+) -> None:
     x = data.draw(arrays(shape))
     y = data.draw(arrays(shape[-1:] if shape else ()))
     out, _ = run(*suite, lambda p, h: h[0] * h[1], [x, y])
@@ -61,10 +65,15 @@ def test_mul_broadcasts_like_numpy(suite: tuple[str, int], shape: tuple[int, ...
     np.testing.assert_array_less(np.abs(out - ref), ULP * 1.0000001)
 
 
-@given(suites, shapes.flatmap(lambda s: st.tuples(
-    hnp.arrays(np.int64, s, elements=st.integers(-(2**31), 2**31)),
-    hnp.arrays(np.int64, s, elements=st.integers(-(2**30), 2**30)),
-)))
+@given(
+    suites,
+    shapes.flatmap(
+        lambda s: st.tuples(
+            hnp.arrays(np.int64, s, elements=st.integers(-(2**31), 2**31)),
+            hnp.arrays(np.int64, s, elements=st.integers(-(2**30), 2**30)),
+        )
+    ),
+)
 def test_mul_int_exact(suite: tuple[str, int], xy: tuple[np.ndarray, np.ndarray]) -> None:
     x, y = xy
     out, _ = run(*suite, lambda p, h: h[0] * h[1] + h[0], [x, y], ["int", "int"])
@@ -100,10 +109,14 @@ def test_public_operands(suite: tuple[str, int], data: st.DataObject) -> None:
 
 
 @given(suites, hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4), st.data())
-def test_sum_mean_over_axes(suite: tuple[str, int], shape: tuple[int, ...], data: st.DataObject) -> None:
+def test_sum_mean_over_axes(
+    suite: tuple[str, int], shape: tuple[int, ...], data: st.DataObject
+) -> None:
     x = data.draw(arrays(shape, 1000.0))
     axis = data.draw(st.integers(0, len(shape) - 1))
-    out, _ = run(*suite, lambda p, h: smc.concatenate([h[0].sum(axis).ravel(), h[0].mean().reshape(1)]), [x])
+    out, _ = run(
+        *suite, lambda p, h: smc.concatenate([h[0].sum(axis).ravel(), h[0].mean().reshape(1)]), [x]
+    )
     sums = fixed(x).sum(axis).ravel()
     np.testing.assert_array_equal(out[:-1], sums)
     # mean = sum * round(1/n): one truncation plus the reciprocal's rounding
@@ -111,25 +124,37 @@ def test_sum_mean_over_axes(suite: tuple[str, int], shape: tuple[int, ...], data
 
 
 @given(suites, hnp.array_shapes(min_dims=2, max_dims=3, min_side=1, max_side=4), st.data())
-def test_structural_ops(suite: tuple[str, int], shape: tuple[int, ...], data: st.DataObject) -> None:
+def test_structural_ops(
+    suite: tuple[str, int], shape: tuple[int, ...], data: st.DataObject
+) -> None:
     x = data.draw(arrays(shape, 1000.0))
     y = data.draw(arrays(shape, 1000.0))
 
     def build(p: smc.ProgramBuilder, h: list[smc.SecureArray]) -> smc.SecureArray:
         parts = [
-            h[0].T.ravel(), h[0][..., ::-1].ravel(), h[1][0].ravel(), h[0][:, None].ravel(),
-            smc.concatenate([h[0], h[1]], axis=-1).ravel(), smc.stack([h[0], h[1]], axis=1).ravel(),
+            h[0].T.ravel(),
+            h[0][..., ::-1].ravel(),
+            h[1][0].ravel(),
+            h[0][:, None].ravel(),
+            smc.concatenate([h[0], h[1]], axis=-1).ravel(),
+            smc.stack([h[0], h[1]], axis=1).ravel(),
             h[0].reshape(-1, shape[-1]).transpose(1, 0).ravel(),
         ]
         return smc.concatenate(parts)
 
     out, _ = run(*suite, build, [x, y])
     fx, fy = fixed(x), fixed(y)
-    ref = np.concatenate([
-        fx.T.ravel(), fx[..., ::-1].ravel(), fy[0].ravel(), fx[:, None].ravel(),
-        np.concatenate([fx, fy], axis=-1).ravel(), np.stack([fx, fy], axis=1).ravel(),
-        fx.reshape(-1, shape[-1]).T.ravel(),
-    ])
+    ref = np.concatenate(
+        [
+            fx.T.ravel(),
+            fx[..., ::-1].ravel(),
+            fy[0].ravel(),
+            fx[:, None].ravel(),
+            np.concatenate([fx, fy], axis=-1).ravel(),
+            np.stack([fx, fy], axis=1).ravel(),
+            fx.reshape(-1, shape[-1]).T.ravel(),
+        ]
+    )
     np.testing.assert_array_equal(out, ref)
 
 
@@ -167,7 +192,9 @@ def test_outputs_reach_only_their_recipients(suite: str, n: int) -> None:
     p.output("to_two", x + 1, to=[names[0], names[1]])
     res = smc.simulate(p.build(), {names[1]: {"x": np.array([1.5, -2.0])}}, suite=suite)
     for i, name in enumerate(names):
-        expected = {"to_all"} | ({"to_last"} if i == n - 1 else set()) | ({"to_two"} if i < 2 else set())
+        expected = (
+            {"to_all"} | ({"to_last"} if i == n - 1 else set()) | ({"to_two"} if i < 2 else set())
+        )
         assert set(res[name]) == expected
     np.testing.assert_array_equal(res[names[-1]]["to_last"], [3.0, -4.0])
     assert res[names[0]]["to_all"] == -0.5
@@ -182,12 +209,19 @@ def test_frac_bits_configurable(frac_bits: int) -> None:
     y = np.array([-bound * 0.9, bound * 0.3, -3.5])
     out, _ = run("rss3", 3, lambda p, h: h[0] * h[1], [x, y], frac_bits=frac_bits)
     fx, fy = fixed(x, frac_bits), fixed(y, frac_bits)
-    np.testing.assert_array_less(np.abs(out - fx * fy), ulp * 1.0000001 + np.abs(fx * fy) * 2.0**-52)
+    np.testing.assert_array_less(
+        np.abs(out - fx * fy), ulp * 1.0000001 + np.abs(fx * fy) * 2.0**-52
+    )
 
 
 def test_integer_and_fixed_mix() -> None:
-    out, _ = run("rss3", 3, lambda p, h: h[0] * h[1] + h[0], [np.array([3, -4]), np.array([0.5, 1.25])],
-                 ["int", "fixed"])
+    out, _ = run(
+        "rss3",
+        3,
+        lambda p, h: h[0] * h[1] + h[0],
+        [np.array([3, -4]), np.array([0.5, 1.25])],
+        ["int", "fixed"],
+    )
     np.testing.assert_array_equal(out, [4.5, -9.0])
     out, _ = run("additive", 2, lambda p, h: (h[0] * 0.5).to_int(), [np.array([3.0, -4.0])])
     assert out.dtype == np.int64

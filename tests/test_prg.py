@@ -23,7 +23,7 @@ CHUNK_WORDS = ((1 << 20) - 16) // 8  # _keystream_into writes 1 MiB - 16 bytes p
 
 
 def aes_ctr_reference(key: bytes, salt: bytes, label: str, n: int) -> np.ndarray:
-    """AES-128-CTR keystream for nonce = blake2b-16(label, key=salt), straight from `cryptography`."""
+    """AES-128-CTR keystream, nonce = blake2b-16(label, key=salt), straight from `cryptography`."""
     nonce = hashlib.blake2b(label.encode(), digest_size=16, key=salt).digest()
     enc = Cipher(algorithms.AES(key), modes.CTR(nonce)).encryptor()
     return np.frombuffer(enc.update(bytes(8 * n)) + enc.finalize(), dtype="<u8").astype(np.uint64)

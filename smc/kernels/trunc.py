@@ -52,7 +52,7 @@ def _dealer_py(r_a: U64, r_b: U64, r_c: U64, s0: U64, s1: U64, m: np.uint64) -> 
 def _dealer_kernel() -> Any:
     vec = types.Array(types.uint64, 1, "C", readonly=True)
     out = types.Array(types.uint64, 1, "C")
-    sig = types.Tuple((out, out))(vec, vec, vec, vec, vec, types.uint64)
+    sig = types.Tuple((out, out))(vec, vec, vec, vec, vec, types.uint64)  # type: ignore[no-untyped-call]
     return numba.njit(sig, nogil=True, cache=True)(_dealer_py)
 
 
@@ -69,9 +69,10 @@ def dealer_corrections(
     r_a: U64, r_b: U64, r_c: U64, s0: U64, s1: U64, bits: int
 ) -> tuple[U64, U64]:
     """With r = r_a + r_b + r_c: the explicit shares (u0 - s0, u1 - s1) the dealer sends."""
-    args = [_flat(a) for a in (r_a, r_b, r_c, s0, s1)]
+    a, b, c, t0, t1 = (_flat(x) for x in (r_a, r_b, r_c, s0, s1))
     if _jit_disabled():
-        return dealer_corrections_reference(*args, bits)
+        return dealer_corrections_reference(a, b, c, t0, t1, bits)
+    args = [a, b, c, t0, t1]
     u0, u1 = _dealer_kernel()(*args, np.uint64(bits))
     return u0, u1
 
@@ -125,8 +126,9 @@ def open_finish_reference(
 def open_finish(a: U64, b: U64, c: U64, u0: U64, u1: U64, t: U64, bits: int, public: bool) -> U64:
     """c = a + b + c + 2^62 opened from three masked parts; returns this party's truncated share
     (with the public part when ``public``) minus the re-sharing mask ``t``."""
-    args = [_flat(x) for x in (a, b, c, u0, u1, t)]
+    fa, fb, fc, f0, f1, ft = (_flat(x) for x in (a, b, c, u0, u1, t))
     if _jit_disabled():
-        return open_finish_reference(*args, bits, public)
+        return open_finish_reference(fa, fb, fc, f0, f1, ft, bits, public)
+    args = [fa, fb, fc, f0, f1, ft]
     out: U64 = _open_finish_kernel()(*args, np.uint64(bits), public)
     return out

@@ -23,6 +23,7 @@ only party 0 receives explicit values (the correction terms).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 
@@ -31,7 +32,7 @@ from smc.protocols import binary
 from smc.protocols.base import Exchange, Proto, Received, expect, idle
 from smc.protocols.keys import KeyRing
 from smc.protocols.suite import Bilinear, Cost, Share, Suite, local_product
-from smc.ring import U64
+from smc.ring import U64, Public
 
 HALF = np.uint64(1 << 62)
 MASK63 = np.uint64((1 << 63) - 1)
@@ -64,11 +65,13 @@ class Additive(Suite):
         self.dealer = n
         self.others = [j for j in range(n) if j != me]
 
-    def add_public(self, a: Share, c: U64) -> Share:
+    def add_public(self, a: Share, c: Public) -> Share:
         (x,) = a
         return (x + c,) if self.me == 0 else (x + np.zeros_like(c),)
 
-    def input(self, label: str, owner: int, value: U64 | None, shape: tuple[int, ...]) -> Proto[Share]:
+    def input(
+        self, label: str, owner: int, value: U64 | None, shape: tuple[int, ...]
+    ) -> Proto[Share]:
         size = _size(shape)
         if self.me != owner:
             return (self.keys.pair(owner).draw(label + "/in", size).reshape(shape),)
@@ -86,8 +89,15 @@ class Additive(Suite):
         return total
 
     def bilinear(
-        self, label: str, kind: Bilinear, a: Share, b: Share, out_shape: tuple[int, ...],
-        a_shape: tuple[int, ...], b_shape: tuple[int, ...], trunc_bits: int,
+        self,
+        label: str,
+        kind: Bilinear,
+        a: Share,
+        b: Share,
+        out_shape: tuple[int, ...],
+        a_shape: tuple[int, ...],
+        b_shape: tuple[int, ...],
+        trunc_bits: int,
     ) -> Proto[Share]:
         kd = self.keys.pair(self.dealer)
         sa, sb, so = _size(a_shape), _size(b_shape), _size(out_shape)
@@ -149,7 +159,7 @@ class Additive(Suite):
         return (yield from self._trunc_open(label, a[0], bits, u))
 
     # ------------------------------------------------------------------ binary sharing
-    def b_xor_public(self, a: Share, c: U64) -> Share:
+    def b_xor_public(self, a: Share, c: Public) -> Share:
         (x,) = a
         return (x ^ c,) if self.me == 0 else (x ^ np.zeros_like(c),)
 
@@ -175,9 +185,9 @@ class Additive(Suite):
             d ^= expect(got, j, 0)
             e ^= expect(got, j, 1)
         if self.me == 0:
-            z = expect(got, self.dealer) ^ (d & b_j) ^ (a_j & e) ^ (d & e)
+            z = cast(U64, expect(got, self.dealer) ^ (d & b_j) ^ (a_j & e) ^ (d & e))
         else:
-            z = kd.draw(label + "/C", size) ^ (d & b_j) ^ (a_j & e)
+            z = cast(U64, kd.draw(label + "/C", size) ^ (d & b_j) ^ (a_j & e))
         return (z.reshape(shape),)
 
     def a2b(self, label: str, a: Share, shape: tuple[int, ...]) -> Proto[Share]:
@@ -206,7 +216,9 @@ class Additive(Suite):
         open t = b ^ s; then b = t + s - 2ts locally. One round."""
         kd = self.keys.pair(self.dealer)
         size = _size(shape)
-        mine = np.broadcast_to(a[0] & ONE, shape).reshape(-1) ^ (kd.draw(label + "/sig", size) & ONE)
+        mine = np.broadcast_to(a[0] & ONE, shape).reshape(-1) ^ (
+            kd.draw(label + "/sig", size) & ONE
+        )
         recv: dict[int, list[int]] = {j: [size] for j in self.others}
         if self.me == 0:
             recv[self.dealer] = [size]
@@ -218,7 +230,9 @@ class Additive(Suite):
             b = b + t
         return (b.reshape(shape),)
 
-    def open(self, label: str, a: Share, shape: tuple[int, ...], to: int | None) -> Proto[U64 | None]:
+    def open(
+        self, label: str, a: Share, shape: tuple[int, ...], to: int | None
+    ) -> Proto[U64 | None]:
         size = _size(shape)
         mine = np.ascontiguousarray(a[0]).reshape(-1)
         if to is None:
@@ -239,10 +253,12 @@ class Dealer(Suite):
     name = "additive-dealer"
     components = 0
 
-    def add_public(self, a: Share, c: U64) -> Share:
+    def add_public(self, a: Share, c: Public) -> Share:
         return ()
 
-    def input(self, label: str, owner: int, value: U64 | None, shape: tuple[int, ...]) -> Proto[Share]:
+    def input(
+        self, label: str, owner: int, value: U64 | None, shape: tuple[int, ...]
+    ) -> Proto[Share]:
         return ()
         yield  # pragma: no cover - zero rounds
 
@@ -262,8 +278,15 @@ class Dealer(Suite):
         return [u0, u1]
 
     def bilinear(
-        self, label: str, kind: Bilinear, a: Share, b: Share, out_shape: tuple[int, ...],
-        a_shape: tuple[int, ...], b_shape: tuple[int, ...], trunc_bits: int,
+        self,
+        label: str,
+        kind: Bilinear,
+        a: Share,
+        b: Share,
+        out_shape: tuple[int, ...],
+        a_shape: tuple[int, ...],
+        b_shape: tuple[int, ...],
+        trunc_bits: int,
     ) -> Proto[Share]:
         sa, sb, so = _size(a_shape), _size(b_shape), _size(out_shape)
         a_all = self._sum_draws(label + "/A", sa, range(self.n)).reshape(a_shape)
@@ -282,7 +305,9 @@ class Dealer(Suite):
         yield Exchange(send={0: self._trunc_corrections(label, _size(shape), bits)})
         return ()
 
-    def open(self, label: str, a: Share, shape: tuple[int, ...], to: int | None) -> Proto[U64 | None]:
+    def open(
+        self, label: str, a: Share, shape: tuple[int, ...], to: int | None
+    ) -> Proto[U64 | None]:
         yield from idle(1)
         return None
 
@@ -292,13 +317,15 @@ class Dealer(Suite):
             total ^= self.keys.pair(j).draw(label, size)
         return total
 
-    def b_xor_public(self, a: Share, c: U64) -> Share:
+    def b_xor_public(self, a: Share, c: Public) -> Share:
         return ()
 
     def b_and(self, label: str, a: Share, b: Share, shape: tuple[int, ...]) -> Proto[Share]:
         size = _size(shape)
         every = range(self.n)
-        c_all = self._xor_draws(label + "/A", size, every) & self._xor_draws(label + "/B", size, every)
+        c_all = self._xor_draws(label + "/A", size, every) & self._xor_draws(
+            label + "/B", size, every
+        )
         yield Exchange(send={0: [c_all ^ self._xor_draws(label + "/C", size, range(1, self.n))]})
         return ()
 

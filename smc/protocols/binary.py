@@ -18,7 +18,9 @@ LEVELS = (1, 2, 4, 8, 16, 32)
 ONE = np.uint64(1)
 
 
-def prefix_carries(s: Suite, label: str, g: Share, p: Share, shape: tuple[int, ...]) -> Proto[Share]:
+def prefix_carries(
+    s: Suite, label: str, g: Share, p: Share, shape: tuple[int, ...]
+) -> Proto[Share]:
     """Given generate g = a & b and propagate p = a ^ b, return c with c_i = carry out of bit i.
 
     Six rounds (one per level); the last level skips the propagate update."""
@@ -28,10 +30,12 @@ def prefix_carries(s: Suite, label: str, g: Share, p: Share, shape: tuple[int, .
             (pg,) = yield from lockstep([s.b_and(f"{label}/ks{k}g", p, g_shift, shape)])
             g = s.b_xor(g, pg)
             break
-        pg, pp = yield from lockstep([
-            s.b_and(f"{label}/ks{k}g", p, g_shift, shape),
-            s.b_and(f"{label}/ks{k}p", p, s.b_shift(p, d), shape),
-        ])
+        pg, pp = yield from lockstep(
+            [
+                s.b_and(f"{label}/ks{k}g", p, g_shift, shape),
+                s.b_and(f"{label}/ks{k}p", p, s.b_shift(p, d), shape),
+            ]
+        )
         g = s.b_xor(g, pg)
         p = pp
     return g
@@ -55,9 +59,7 @@ def ltz(s: Suite, label: str, a: Share, shape: tuple[int, ...]) -> Proto[Share]:
 def b2a_word(s: Suite, label: str, a: Share, shape: tuple[int, ...]) -> Proto[Share]:
     """Binary sharing of full 64-bit words to arithmetic: all 64 bits converted in parallel and
     recombined with their weights (2 rounds in rss3, 1 in additive)."""
-    expanded = tuple(
-        (x.reshape(*shape, 1) >> np.arange(64, dtype=np.uint64)) & ONE for x in a
-    )
+    expanded = tuple((x.reshape(*shape, 1) >> np.arange(64, dtype=np.uint64)) & ONE for x in a)
     bits = yield from s.b2a_bit(label, expanded, (*shape, 64))
     weights = (ONE << np.arange(64, dtype=np.uint64)).astype(np.uint64)
     return tuple(np.sum(x * weights, axis=-1, dtype=np.uint64) for x in bits)

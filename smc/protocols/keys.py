@@ -34,6 +34,8 @@ def deal_keys(endpoints: int, session_id: str = "") -> list[KeyRing]:
     shared = {(i, j): random_key() for i in range(endpoints) for j in range(i + 1, endpoints)}
     rings = []
     for me in range(endpoints):
-        keys = {peer: shared[(min(me, peer), max(me, peer))] for peer in range(endpoints) if peer != me}
+        keys = {
+            peer: shared[(min(me, peer), max(me, peer))] for peer in range(endpoints) if peer != me
+        }
         rings.append(KeyRing(me, keys, LocalRandom(), salt))
     return rings

@@ -17,7 +17,7 @@ import numpy as np
 
 from smc.protocols.base import Proto, lockstep
 from smc.protocols.binary import ltz
-from smc.protocols.suite import Share, Suite
+from smc.protocols.suite import Cost, Share, Suite
 
 Shape = tuple[int, ...]
 ONE = np.uint64(1)
@@ -27,7 +27,9 @@ def one_minus(s: Suite, a: Share) -> Share:
     return s.add_public(s.neg(a), ONE)
 
 
-def mul_int(s: Suite, label: str, a: Share, b: Share, shape_a: Shape, shape_b: Shape) -> Proto[Share]:
+def mul_int(
+    s: Suite, label: str, a: Share, b: Share, shape_a: Shape, shape_b: Shape
+) -> Proto[Share]:
     """Product without truncation (one operand is an integer, e.g. a 0/1 selection bit)."""
     out = tuple(np.broadcast_shapes(shape_a, shape_b))
     return (yield from s.bilinear(label, "mul", a, b, out, shape_a, shape_b, 0))
@@ -41,7 +43,9 @@ def compare(s: Suite, label: str, rel: str, diff: Share, shape: Shape) -> Proto[
     if rel in ("gt", "le"):
         t = yield from ltz(s, label, s.neg(diff), shape)
         return t if rel == "gt" else one_minus(s, t)
-    lt, gt = yield from lockstep([ltz(s, label + "/l", diff, shape), ltz(s, label + "/g", s.neg(diff), shape)])
+    lt, gt = yield from lockstep(
+        [ltz(s, label + "/l", diff, shape), ltz(s, label + "/g", s.neg(diff), shape)]
+    )
     either = s.add(lt, gt)
     if rel == "ne":
         return either
@@ -155,7 +159,9 @@ def sort_rows(
         ka, kb = tuple(c[key] for c in a), tuple(c[key] for c in b)
         swap = yield from ltz(s, f"{label}/c{k}", s.sub(kb, ka), (lo.size,))  # b < a
         swap_rows = tuple(np.broadcast_to(c, (m, lo.size)) for c in swap)
-        delta = yield from mul_int(s, f"{label}/x{k}", swap_rows, s.sub(b, a), (m, lo.size), (m, lo.size))
+        delta = yield from mul_int(
+            s, f"{label}/x{k}", swap_rows, s.sub(b, a), (m, lo.size), (m, lo.size)
+        )
         new_lo, new_hi = s.add(a, delta), s.sub(b, delta)
         cols = _scatter(cols, lo, hi, new_lo, new_hi)
     cols = _take(s, cols, slice(0, n))
@@ -166,9 +172,36 @@ def sort_rows(
 
 def _scatter(cols: Share, lo: np.ndarray, hi: np.ndarray, new_lo: Share, new_hi: Share) -> Share:
     out = []
-    for c, cl, ch in zip(cols, new_lo, new_hi, strict=True):
-        c = c.copy()
-        c[..., lo] = cl
-        c[..., hi] = ch
-        out.append(c)
+    for col, cl, ch in zip(cols, new_lo, new_hi, strict=True):
+        new = col.copy()
+        new[..., lo] = cl
+        new[..., hi] = ch
+        out.append(new)
     return tuple(out)
+
+
+def ltz_cost(suite: str, n: int, size: int) -> Cost:
+    """Declared cost of one sign test (and so of <, <=, >, >=) on ``size`` elements.
+
+    rss3: 1 round for party 0 to binary-share x_0 + x_1 (16 B), 1 AND round for the generate bits,
+    6 Kogge-Stone rounds (two ANDs per level, one on the last: 11 ANDs of 8 B), 2 rounds to turn
+    the sign bit arithmetic (party 0 shares it: 16 B; one product: 8 B). Ten rounds; 136 B for
+    party 0 and 104 B for the others.
+    additive: 1 opening round (8 B to each other party), 6 prefix rounds (11 binary Beaver ANDs,
+    16 B to each other party), 1 round for the dealt random bit (8 B): 8 rounds and
+    192 (n - 1) B per party; the dealer sends party 0 104 B (corrections).
+    Equality and inequality run two sign tests side by side: same rounds, twice the bytes."""
+    if suite == "rss3":
+        return Cost(10, (136 * size, 104 * size, 104 * size))
+    return Cost(8, (192 * (n - 1) * size,) * n + (104 * size,))
+
+
+def tournament_levels(length: int) -> int:
+    """Levels of the min/max tournament over ``length`` elements: ceil(log2 length)."""
+    return max(0, (length - 1).bit_length())
+
+
+def bitonic_depth(length: int) -> int:
+    """Compare-exchange layers of the bitonic network after padding to a power of two."""
+    k = max(0, (length - 1).bit_length())
+    return k * (k + 1) // 2

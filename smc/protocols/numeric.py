@@ -41,7 +41,9 @@ NORM_BITS = 61  # leading-one positions 0..60 are tracked (every encodable magni
 def ring(values: float | np.ndarray | int) -> np.ndarray:
     """Signed integers (Python or numpy) to ring elements, elementwise."""
     arr = np.asarray(values)
-    return np.asarray(np.vectorize(lambda v: int(v) % (1 << 64), otypes=[object])(arr)).astype(np.uint64)
+    return np.asarray(np.vectorize(lambda v: int(v) % (1 << 64), otypes=[object])(arr)).astype(
+        np.uint64
+    )
 
 
 def fmul(s: Suite, label: str, a: Share, b: Share, shape: Shape, bits: int) -> Proto[Share]:
@@ -49,10 +51,14 @@ def fmul(s: Suite, label: str, a: Share, b: Share, shape: Shape, bits: int) -> P
     return (yield from s.bilinear(label, "mul", a, b, shape, shape, shape, bits))
 
 
-def cmul(s: Suite, label: str, a: Share, c: float | np.ndarray, shape: Shape, f: int) -> Proto[Share]:
+def cmul(
+    s: Suite, label: str, a: Share, c: float | np.ndarray, shape: Shape, f: int
+) -> Proto[Share]:
     """Secret times public real constant(s), with extra precision for small constants."""
     e = extra_bits(c, f)
-    coef = np.rint(np.asarray(c, dtype=np.float64) * 2.0 ** (f + e)).astype(np.int64).view(np.uint64)
+    coef = (
+        np.rint(np.asarray(c, dtype=np.float64) * 2.0 ** (f + e)).astype(np.int64).view(np.uint64)
+    )
     return (yield from s.trunc(label, s.mul_public(a, coef), shape, f + e))
 
 
@@ -69,7 +75,10 @@ def poly(s: Suite, label: str, x: Share, coeffs: list[float], shape: Shape, f: i
     while have < len(coeffs) - 1:
         todo = [k for k in range(have + 1, min(2 * have, len(coeffs) - 1) + 1)]
         made = yield from lockstep(
-            [fmul(s, f"{label}/p{level}/{k}", powers[have], powers[k - have], shape, f) for k in todo]
+            [
+                fmul(s, f"{label}/p{level}/{k}", powers[have], powers[k - have], shape, f)
+                for k in todo
+            ]
         )
         powers.update(zip(todo, made, strict=True))
         have = todo[-1]
@@ -126,7 +135,9 @@ def _normalised(s: Suite, label: str, x: Share, shape: Shape, f: int) -> Proto[t
     return ind, x_norm
 
 
-def _newton_recip(s: Suite, label: str, d: Share, y: Share, shape: Shape, f: int, steps: int) -> Proto[Share]:
+def _newton_recip(
+    s: Suite, label: str, d: Share, y: Share, shape: Shape, f: int, steps: int
+) -> Proto[Share]:
     for k in range(steps):
         dy = yield from fmul(s, f"{label}/a{k}", d, y, shape, f)
         y = yield from fmul(s, f"{label}/b{k}", y, cadd(s, s.neg(dy), 2.0, f), shape, f)
@@ -139,7 +150,9 @@ def reciprocal(s: Suite, label: str, x: Share, shape: Shape, f: int) -> Proto[Sh
     ax = yield from s.bilinear(f"{label}/abs", "mul", x, sign, shape, shape, shape, 0)
     ind, x_norm = yield from _normalised(s, label, ax, shape, f)
     y0 = yield from cmul(s, f"{label}/y0", x_norm, -16 / 34, shape, f)
-    y0 = cadd(s, y0, 48 / 34, f)  # 1/x on [1, 2) to within 1/17 (the classic 48/17 - 32/17 d on [1/2, 1))
+    y0 = cadd(
+        s, y0, 48 / 34, f
+    )  # 1/x on [1, 2) to within 1/17 (the classic 48/17 - 32/17 d on [1/2, 1))
     y = yield from _newton_recip(s, f"{label}/nr", x_norm, y0, shape, f, 3)
     j = np.arange(NORM_BITS)
     down = weigh(s, ind, ring(np.where(j <= 45, 2 ** np.clip(45 - j, 0, 62), 0)))
@@ -147,7 +160,9 @@ def reciprocal(s: Suite, label: str, x: Share, shape: Shape, f: int) -> Proto[Sh
     return (yield from s.bilinear(f"{label}/sg", "mul", mag, sign, shape, shape, shape, 0))
 
 
-def _rsqrt_norm(s: Suite, label: str, x: Share, shape: Shape, f: int) -> Proto[tuple[Share, Share, Share]]:
+def _rsqrt_norm(
+    s: Suite, label: str, x: Share, shape: Shape, f: int
+) -> Proto[tuple[Share, Share, Share]]:
     """(indicators, x_norm, 1/sqrt(x_norm)) for x > 0."""
     ind, x_norm = yield from _normalised(s, label, x, shape, f)
     y = yield from cmul(s, f"{label}/y0", x_norm, -0.2929, shape, f)
@@ -169,7 +184,11 @@ def _half_power(s: Suite, ind: Share, f: int, sign: int, g: int) -> Share:
 def rsqrt(s: Suite, label: str, x: Share, shape: Shape, f: int) -> Proto[Share]:
     ind, _, y = yield from _rsqrt_norm(s, label, x, shape, f)
     g = 36  # 2^((f - p)/2) <= 2^8, times y <= 2^16 raw, stays below 2^62
-    return (yield from s.bilinear(f"{label}/d", "mul", y, _half_power(s, ind, f, -1, g), shape, shape, shape, g))
+    return (
+        yield from s.bilinear(
+            f"{label}/d", "mul", y, _half_power(s, ind, f, -1, g), shape, shape, shape, g
+        )
+    )
 
 
 def sqrt(s: Suite, label: str, x: Share, shape: Shape, f: int) -> Proto[Share]:
@@ -178,7 +197,11 @@ def sqrt(s: Suite, label: str, x: Share, shape: Shape, f: int) -> Proto[Share]:
     ind, x_norm, y = yield from _rsqrt_norm(s, label, x, shape, f)
     root = yield from fmul(s, f"{label}/r", x_norm, y, shape, f)
     g = 22  # 2^((p - f)/2) <= 2^22 for p <= 60, times root <= 2^17 raw
-    return (yield from s.bilinear(f"{label}/u", "mul", root, _half_power(s, ind, f, 1, g), shape, shape, shape, g))
+    return (
+        yield from s.bilinear(
+            f"{label}/u", "mul", root, _half_power(s, ind, f, 1, g), shape, shape, shape, g
+        )
+    )
 
 
 def log(s: Suite, label: str, x: Share, shape: Shape, f: int) -> Proto[Share]:
@@ -206,7 +229,9 @@ def exp(s: Suite, label: str, x: Share, shape: Shape, f: int) -> Proto[Share]:
     high_mask = np.uint64(((1 << 63) - 1) ^ ((1 << (f + 6)) - 1))  # y' >= 64
     high_job = _or_reduce(s, f"{label}/hi", s.b_and_public(bits, high_mask), shape)
     flags = tuple(
-        np.stack([(bw >> np.uint64(f + i)) & ONE for i in range(6)] + [bw >> np.uint64(63)], axis=-1)
+        np.stack(
+            [(bw >> np.uint64(f + i)) & ONE for i in range(6)] + [bw >> np.uint64(63)], axis=-1
+        )
         for bw in bits
     )
     low_job = s.b2a_bit(f"{label}/b2a", flags, (*shape, 7))
@@ -216,24 +241,35 @@ def exp(s: Suite, label: str, x: Share, shape: Shape, f: int) -> Proto[Share]:
     r = y  # fraction: y' - k' * 2^f (raw)
     for i, kb in enumerate(k_bits):
         r = s.sub(r, s.mul_public(kb, np.uint64(1 << (f + i))))
-    factors = [s.add_public(s.mul_public(kb, ring((1 << (1 << i)) - 1)), ONE) for i, kb in enumerate(k_bits)]
+    factors = [
+        s.add_public(s.mul_public(kb, ring((1 << (1 << i)) - 1)), ONE)
+        for i, kb in enumerate(k_bits)
+    ]
     factors.append(one_minus_bit(s, under))
-    two_r, two_k, high, b45 = yield from lockstep([
-        poly(s, f"{label}/p", r, list(fitted("exp2", 7)), shape, f),
-        _product_tree(s, f"{label}/t", factors, shape),
-        s.b2a_bit(f"{label}/hb", high_bit, shape),
-        s.bilinear(f"{label}/b45", "mul", k_bits[4], k_bits[5], shape, shape, shape, 0),
-    ])
+    two_r, two_k, high, b45 = yield from lockstep(
+        [
+            poly(s, f"{label}/p", r, list(fitted("exp2", 7)), shape, f),
+            _product_tree(s, f"{label}/t", factors, shape),
+            s.b2a_bit(f"{label}/hb", high_bit, shape),
+            s.bilinear(f"{label}/b45", "mul", k_bits[4], k_bits[5], shape, shape, shape, 0),
+        ]
+    )
     # 2^(k' - 32) in fixed point is 2^k' >> (32 - f)
-    two_k, both = yield from lockstep([
-        s.trunc(f"{label}/k", two_k, shape, -EXP_LOW - f),
-        s.bilinear(f"{label}/hs", "mul", high, b45, shape, shape, shape, 0),
-    ])
+    two_k, both = yield from lockstep(
+        [
+            s.trunc(f"{label}/k", two_k, shape, -EXP_LOW - f),
+            s.bilinear(f"{label}/hs", "mul", high, b45, shape, shape, shape, 0),
+        ]
+    )
     saturated = s.sub(s.add(high, b45), both)  # y' >= 64 or k' >= 48 (or y' < 0: masked below)
-    val, saturated = yield from lockstep([
-        fmul(s, f"{label}/v", two_k, two_r, shape, f),
-        s.bilinear(f"{label}/u", "mul", saturated, one_minus_bit(s, under), shape, shape, shape, 0),
-    ])
+    val, saturated = yield from lockstep(
+        [
+            fmul(s, f"{label}/v", two_k, two_r, shape, f),
+            s.bilinear(
+                f"{label}/u", "mul", saturated, one_minus_bit(s, under), shape, shape, shape, 0
+            ),
+        ]
+    )
     top = s.add_public(s.mul_public(val, np.uint64(0)), ring(round(2.0**EXP_HIGH * 2**f)))
     return (yield from select(s, f"{label}/sat", saturated, top, val, shape))
 
@@ -247,7 +283,10 @@ def _product_tree(s: Suite, label: str, factors: list[Share], shape: Shape) -> P
     while len(factors) > 1:
         pairs = [(factors[i], factors[i + 1]) for i in range(0, len(factors) - 1, 2)]
         made = yield from lockstep(
-            [s.bilinear(f"{label}/{level}/{i}", "mul", a, b, shape, shape, shape, 0) for i, (a, b) in enumerate(pairs)]
+            [
+                s.bilinear(f"{label}/{level}/{i}", "mul", a, b, shape, shape, shape, 0)
+                for i, (a, b) in enumerate(pairs)
+            ]
         )
         factors = list(made) + ([factors[-1]] if len(factors) % 2 else [])
         level += 1
@@ -272,8 +311,13 @@ def tanh(s: Suite, label: str, x: Share, shape: Shape, f: int) -> Proto[Share]:
 
 
 FUNCTIONS = {
-    "reciprocal": reciprocal, "rsqrt": rsqrt, "sqrt": sqrt, "log": log, "exp": exp,
-    "sigmoid": sigmoid, "tanh": tanh,
+    "reciprocal": reciprocal,
+    "rsqrt": rsqrt,
+    "sqrt": sqrt,
+    "log": log,
+    "exp": exp,
+    "sigmoid": sigmoid,
+    "tanh": tanh,
 }
 
 __all__ = ["FUNCTIONS", "abs_relu"]

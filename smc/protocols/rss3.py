@@ -34,7 +34,7 @@ from smc.protocols import binary
 from smc.protocols.base import Exchange, Proto, Received, expect, lockstep
 from smc.protocols.keys import KeyRing
 from smc.protocols.suite import Bilinear, Cost, Share, Suite, local_product
-from smc.ring import U64
+from smc.ring import U64, Public
 
 HALF = np.uint64(1 << 62)
 MASK63 = np.uint64((1 << 63) - 1)
@@ -63,7 +63,7 @@ class Rss3(Suite):
         self.next = (me + 1) % 3
         self.prev = (me + 2) % 3
 
-    def add_public(self, a: Share, c: U64) -> Share:
+    def add_public(self, a: Share, c: Public) -> Share:
         x0, x1 = a
         if self.me == 0:  # holds (x_0, x_1)
             return (x0 + c, x1 + np.zeros_like(c))
@@ -71,7 +71,9 @@ class Rss3(Suite):
             return (x0 + np.zeros_like(c), x1 + c)
         return (x0 + np.zeros_like(c), x1 + np.zeros_like(c))
 
-    def input(self, label: str, owner: int, value: U64 | None, shape: tuple[int, ...]) -> Proto[Share]:
+    def input(
+        self, label: str, owner: int, value: U64 | None, shape: tuple[int, ...]
+    ) -> Proto[Share]:
         size = int(np.prod(shape, dtype=np.int64))
         nxt, prv = (owner + 1) % 3, (owner + 2) % 3
         if self.me == owner:
@@ -91,7 +93,9 @@ class Rss3(Suite):
         return (x_last.reshape(shape), mine.reshape(shape))
 
     def _zero_share(self, label: str, size: int) -> U64:
-        return self.keys.pair(self.next).draw(label, size) - self.keys.pair(self.prev).draw(label, size)
+        return self.keys.pair(self.next).draw(label, size) - self.keys.pair(self.prev).draw(
+            label, size
+        )
 
     def _local_product(self, kind: Bilinear, a: Share, b: Share) -> U64:
         x0, x1 = a
@@ -110,8 +114,15 @@ class Rss3(Suite):
         return (zi.reshape(shape), expect(received, self.next).reshape(shape))
 
     def bilinear(
-        self, label: str, kind: Bilinear, a: Share, b: Share, out_shape: tuple[int, ...],
-        a_shape: tuple[int, ...], b_shape: tuple[int, ...], trunc_bits: int,
+        self,
+        label: str,
+        kind: Bilinear,
+        a: Share,
+        b: Share,
+        out_shape: tuple[int, ...],
+        a_shape: tuple[int, ...],
+        b_shape: tuple[int, ...],
+        trunc_bits: int,
     ) -> Proto[Share]:
         z = self._local_product(kind, a, b).reshape(out_shape)
         if trunc_bits == 0:
@@ -159,7 +170,9 @@ class Rss3(Suite):
             r_p, u0, u1, t_p = mine[:n], mine[n : 2 * n], mine[2 * n : 3 * n], mine[3 * n :]
             m_p = z + r_p
             got: Received = yield Exchange(send={q: [m_p]}, recv={q: [n], dealer: [n]})
-            half_q = fused.open_finish(m_p, expect(got, q), expect(got, dealer), u0, u1, t_p, m, True)
+            half_q = fused.open_finish(
+                m_p, expect(got, q), expect(got, dealer), u0, u1, t_p, m, True
+            )
             got = yield Exchange(send={q: [half_q]}, recv={q: [n]})
             return (t_p, half_q + expect(got, q))  # (t_P, t_Q)
         mine = self.keys.pair(dealer).draw(label + "/Q", 2 * n)  # self.me == q
@@ -167,14 +180,20 @@ class Rss3(Suite):
         m_q = z + r_q
         got = yield Exchange(send={p: [m_q]}, recv={p: [n], dealer: [n, n, n]})
         half_p = fused.open_finish(
-            m_q, expect(got, p), expect(got, dealer, 0), expect(got, dealer, 1),
-            expect(got, dealer, 2), t_d, m, False,
+            m_q,
+            expect(got, p),
+            expect(got, dealer, 0),
+            expect(got, dealer, 1),
+            expect(got, dealer, 2),
+            t_d,
+            m,
+            False,
         )
         got = yield Exchange(send={p: [half_p]}, recv={p: [n]})
         return (half_p + expect(got, p), t_d)  # (t_Q, t_D)
 
     # ------------------------------------------------------------------ binary sharing
-    def b_xor_public(self, a: Share, c: U64) -> Share:
+    def b_xor_public(self, a: Share, c: Public) -> Share:
         x0, x1 = a
         zero = np.zeros_like(c)
         if self.me == 0:
@@ -189,7 +208,11 @@ class Rss3(Suite):
         y0, y1 = b
         size = int(np.prod(shape, dtype=np.int64))
         z = np.broadcast_to((x0 & (y0 ^ y1)) ^ (x1 & y0), shape).reshape(-1)
-        zi = z ^ self.keys.pair(self.next).draw(label, size) ^ self.keys.pair(self.prev).draw(label, size)
+        zi = (
+            z
+            ^ self.keys.pair(self.next).draw(label, size)
+            ^ self.keys.pair(self.prev).draw(label, size)
+        )
         got = yield Exchange(send={self.prev: [zi]}, recv={self.next: [size]})
         return (zi.reshape(shape), expect(got, self.next).reshape(shape))
 
@@ -229,7 +252,9 @@ class Rss3(Suite):
         prod = yield from self.bilinear(label + "/m", "mul", e_share, b2, shape, shape, shape, 0)
         return self.sub(self.add(e_share, b2), self.mul_public(prod, np.uint64(2)))
 
-    def open(self, label: str, a: Share, shape: tuple[int, ...], to: int | None) -> Proto[U64 | None]:
+    def open(
+        self, label: str, a: Share, shape: tuple[int, ...], to: int | None
+    ) -> Proto[U64 | None]:
         size = int(np.prod(shape, dtype=np.int64))
         x0, x1 = a
         # party i lacks x_(i+2), which party i+1 holds as its second component

@@ -17,7 +17,7 @@ import numpy as np
 from smc import kernels
 from smc.protocols.base import Proto
 from smc.protocols.keys import KeyRing
-from smc.ring import U64
+from smc.ring import U64, Public
 
 Share = tuple[U64, ...]
 Bilinear = str  # "mul" (elementwise, broadcasting) or "matmul" (numpy matmul semantics)
@@ -58,18 +58,18 @@ class Suite(ABC):
     def neg(self, a: Share) -> Share:
         return tuple(np.zeros_like(x) - x for x in a)
 
-    def mul_public(self, a: Share, c: U64) -> Share:
+    def mul_public(self, a: Share, c: Public) -> Share:
         return tuple(x * c for x in a)
 
     @abstractmethod
-    def add_public(self, a: Share, c: U64) -> Share:
+    def add_public(self, a: Share, c: Public) -> Share:
         """Add a public ring array (broadcasting)."""
 
     # binary (XOR) sharing: the same component layout, with XOR in place of + -----------------
     def b_xor(self, a: Share, b: Share) -> Share:
         return tuple(x ^ y for x, y in zip(a, b, strict=True))
 
-    def b_and_public(self, a: Share, c: U64) -> Share:
+    def b_and_public(self, a: Share, c: Public) -> Share:
         return tuple(x & c for x in a)
 
     def b_shift(self, a: Share, bits: int) -> Share:
@@ -79,7 +79,7 @@ class Suite(ABC):
         return tuple(x >> np.uint64(-bits) for x in a)
 
     @abstractmethod
-    def b_xor_public(self, a: Share, c: U64) -> Share:
+    def b_xor_public(self, a: Share, c: Public) -> Share:
         """XOR a public word into a binary sharing."""
 
     @abstractmethod
@@ -96,13 +96,22 @@ class Suite(ABC):
 
     # interactive --------------------------------------------------------------------------------
     @abstractmethod
-    def input(self, label: str, owner: int, value: U64 | None, shape: tuple[int, ...]) -> Proto[Share]:
+    def input(
+        self, label: str, owner: int, value: U64 | None, shape: tuple[int, ...]
+    ) -> Proto[Share]:
         """Secret-share ``value`` (given only on the owner) among the computing parties."""
 
     @abstractmethod
     def bilinear(
-        self, label: str, kind: Bilinear, a: Share, b: Share, out_shape: tuple[int, ...],
-        a_shape: tuple[int, ...], b_shape: tuple[int, ...], trunc_bits: int,
+        self,
+        label: str,
+        kind: Bilinear,
+        a: Share,
+        b: Share,
+        out_shape: tuple[int, ...],
+        a_shape: tuple[int, ...],
+        b_shape: tuple[int, ...],
+        trunc_bits: int,
     ) -> Proto[Share]:
         """Secret-by-secret product (elementwise or matmul), truncated by ``trunc_bits``."""
 
@@ -111,7 +120,9 @@ class Suite(ABC):
         """Divide by 2^bits with stochastic rounding (exact to one unit, see docs/numerics.md)."""
 
     @abstractmethod
-    def open(self, label: str, a: Share, shape: tuple[int, ...], to: int | None) -> Proto[U64 | None]:
+    def open(
+        self, label: str, a: Share, shape: tuple[int, ...], to: int | None
+    ) -> Proto[U64 | None]:
         """Reveal to one party (``to``) or to all (``None``); non-recipients get ``None``."""
 
 

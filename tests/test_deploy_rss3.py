@@ -1,0 +1,337 @@
+"""End to end with real processes on loopback: a hub and three party daemons on rss3.
+
+Every process binds a port chosen by the operating system; everything goes over mTLS. The module
+shares one deployment; tests that kill or restart a process leave it running again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc
+import numpy as np
+import pytest
+
+import smc
+from smc.hub import pki
+from smc.hub.manifest import Manifest
+from smc.hub.store import now_ms
+from smc.party import HubRequestError, TaskFailed
+from smc.party.audit import verify
+from smc.party.client import Client
+from smc.party.launch import LocalDeployment
+from smc.party.wire import program_pb
+from smc.proto.v1 import hub_pb2, hub_pb2_grpc, task_pb2
+
+PARTIES = ("alice", "bob", "carol")
+ROWS = 40
+RECIPIENTS = ["alice", "analyst"]
+
+
+def _data(seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {
+        "age": rng.integers(18, 90, ROWS).astype(np.float64),
+        "cost": np.round(rng.uniform(0.5, 5.0, ROWS), 4),
+        "salary": np.round(rng.uniform(20, 90, ROWS), 2),
+        "amount": np.round(rng.uniform(1e9, 2e9, ROWS), 3),  # distinctive bytes for the leak check
+    }
+
+
+DATA = {p: _data(k) for k, p in enumerate(PARTIES)}
+
+
+def _datasets(root: Path, party: str) -> dict[str, dict[str, Any]]:
+    d = DATA[party]
+    rows = [f"{a:.0f},{c:.4f}" for a, c in zip(d["age"], d["cost"], strict=True)]
+    (root / f"{party}-visits.csv").write_text("age,cost\n" + "\n".join(rows) + "\n")
+    (root / f"{party}-payroll.csv").write_text("salary\n" + "\n".join(f"{s:.2f}" for s in d["salary"]) + "\n")
+    np.save(root / f"{party}-amounts.npy", d["amount"])
+    open_policy = {"any_program": True, "recipients": RECIPIENTS, "min_parties": 2}
+    return {
+        "visits": {"path": f"{party}-visits.csv", "columns": {"age": "fixed", "cost": "fixed"},
+                   "rows": ROWS, "policy": open_policy},
+        "payroll": {"path": f"{party}-payroll.csv", "columns": {"salary": "fixed"},
+                    "policy": {"programs": [], "recipients": RECIPIENTS}},
+        "amounts": {"path": f"{party}-amounts.npy", "format": "npy", "shape": [ROWS],
+                    "policy": {**open_policy, "min_parties": 1}},
+    }
+
+
+@pytest.fixture(scope="module")
+def dep(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    root = tmp_path_factory.mktemp("rss3")
+    parties = {p: _datasets(root, p) for p in PARTIES}
+    slow = {p: {"slow_rounds_s": 0.003} for p in PARTIES}
+    d = LocalDeployment(root, parties, clients=("analyst", "eve"), authorised=("analyst",),
+                        party_extra=slow)
+    d.start()
+    yield d
+    d.stop()
+
+
+@pytest.fixture(scope="module")
+def client(dep: LocalDeployment):  # type: ignore[no-untyped-def]
+    with dep.client("analyst") as c:
+        yield c
+
+
+def stats_program() -> smc.Program:
+    p = smc.ProgramBuilder(PARTIES)
+    ages = smc.concatenate([p.input(x, "visits.age", shape=(ROWS,)) for x in PARTIES])
+    costs = smc.concatenate([p.input(x, "visits.cost", shape=(ROWS,)) for x in PARTIES])
+    p.output("mean_age", ages.mean(), to="alice")
+    p.output("age_cost", smc.dot(ages, costs) / (3 * ROWS), to="alice")
+    return p.build()
+
+
+def chain_program(steps: int) -> smc.Program:
+    """Many dependent rounds: long enough to interrupt."""
+    p = smc.ProgramBuilder(PARTIES)
+    x = p.input("alice", "visits.cost", shape=(ROWS,)) * p.input("bob", "visits.cost", shape=(ROWS,))
+    for _ in range(steps):
+        x = x * 0.99
+    p.output("x", x.sum(), to="alice")
+    return p.build()
+
+
+def _started(task: Any) -> None:
+    for ev in task.events():
+        if ev.kind == "started":
+            return
+    raise AssertionError("the task never started")
+
+
+def test_rss3_program_runs_end_to_end(client: Client) -> None:
+    res = client.run(stats_program(), deadline_s=60)
+    ages = np.concatenate([DATA[p]["age"] for p in PARTIES])
+    costs = np.concatenate([DATA[p]["cost"] for p in PARTIES])
+    assert float(res["alice"]["mean_age"]) == pytest.approx(ages.mean(), abs=1e-3)
+    assert float(res["alice"]["age_cost"]) == pytest.approx(np.dot(ages, costs) / ages.size, abs=1e-2)
+    assert set(res.outputs) == {"alice"}  # bob and carol received nothing
+    kinds = [e.kind for e in res.events]
+    assert kinds[:2] == ["submitted", "offered"] and kinds[-1] == "succeeded"
+    assert kinds.count("accepted") == 3 and kinds.count("party_done") == 3
+
+
+def test_concurrent_tasks(client: Client) -> None:
+    programs = [stats_program(), chain_program(3), stats_program()]
+    tasks = [client.submit(p, deadline_s=60) for p in programs]
+    results = [t.wait() for t in tasks]
+    ages = np.concatenate([DATA[p]["age"] for p in PARTIES])
+    assert float(results[0]["alice"]["mean_age"]) == pytest.approx(ages.mean(), abs=1e-3)
+    assert float(results[2]["alice"]["mean_age"]) == pytest.approx(ages.mean(), abs=1e-3)
+    ref = float(np.sum(DATA["alice"]["cost"] * DATA["bob"]["cost"]) * 0.99**3)
+    assert float(results[1]["alice"]["x"]) == pytest.approx(ref, rel=1e-3)
+
+
+def _refusal(client: Client, program: smc.Program, **kw: Any) -> str:
+    with pytest.raises(TaskFailed) as err:
+        client.run(program, deadline_s=30, **kw)
+    return err.value.reason
+
+
+def test_policy_violations_are_refused_with_a_reason(client: Client) -> None:
+    p = smc.ProgramBuilder(PARTIES)
+    p.output("total", smc.concatenate([p.input(x, "payroll", shape=(ROWS,)) for x in PARTIES]).sum(),
+             to="alice")
+    reason = _refusal(client, p.build())
+    assert "refused: dataset 'payroll' is not allowed in program" in reason
+    p = smc.ProgramBuilder(PARTIES)
+    p.output("m", (p.input("alice", "visits.age", shape=(ROWS,)) + p.input("bob", "visits.age", shape=(ROWS,))).sum(),
+             to="bob")
+    assert "may not be revealed to ['bob']" in _refusal(client, p.build())
+    p = smc.ProgramBuilder(PARTIES)
+    p.output("m", p.input("carol", "visits.age", shape=(ROWS,)).sum(), to="alice")
+    assert "needs at least 2 contributing parties" in _refusal(client, p.build())
+
+
+def test_unknown_dataset_and_shape_mismatch(client: Client) -> None:
+    p = smc.ProgramBuilder(PARTIES)
+    p.output("s", p.input("bob", "genomes", shape=(ROWS,)).sum() + p.input("alice", "visits.age", shape=(ROWS,)).sum(),
+             to="alice")
+    assert "party 'bob' refused: input 'genomes': unknown dataset 'genomes'" in _refusal(client, p.build())
+    p = smc.ProgramBuilder(PARTIES)
+    p.output("s", (p.input("alice", "visits.age", shape=(ROWS + 1,)) * p.input("bob", "visits.age", shape=(ROWS + 1,))).sum(),
+             to="alice")
+    assert "declares shape (41,), dataset 'visits' gives (40,)" in _refusal(client, p.build())
+
+
+def test_explicit_bindings(client: Client) -> None:
+    p = smc.ProgramBuilder(PARTIES)
+    total = sum(p.input(x, "amount", shape=(ROWS,)).sum() for x in PARTIES)
+    p.output("total", total, to="alice")
+    res = client.run(p.build(), bindings={x: {"amount": "amounts"} for x in PARTIES}, deadline_s=60)
+    ref = sum(DATA[x]["amount"].sum() for x in PARTIES)
+    assert float(res["alice"]["total"]) == pytest.approx(ref, rel=1e-9)
+
+
+def _raw_submit(dep: LocalDeployment, program_bytes: bytes, manifest_hash: str) -> grpc.RpcError:
+    creds = pki.Credentials.from_dir(dep.keys, "analyst")
+    man = Manifest(task_id=hashlib.sha256(program_bytes).hexdigest()[:32], client="analyst",
+                   program_sha256=manifest_hash, parties=PARTIES, suite="rss3", created_ms=now_ms(),
+                   deadline_ms=now_ms() + 30_000).to_bytes()
+    req = hub_pb2.SubmitRequest(
+        manifest=task_pb2.SignedManifest(manifest=man, signature=creds.sign(man), client_cert=creds.cert_pem),
+        program=task_pb2.Program(canonical=program_bytes, sha256=hashlib.sha256(program_bytes).hexdigest()))
+    with dep.client("analyst") as c:
+        try:
+            c.stub.Submit(req, timeout=60)
+        except grpc.RpcError as exc:
+            return exc
+    raise AssertionError("the hub accepted the request")
+
+
+def test_program_hash_mismatch_and_oversized_program(dep: LocalDeployment) -> None:
+    blob = stats_program().to_bytes()
+    err = _raw_submit(dep, blob, "0" * 64)
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "program hash mismatch" in str(err.details())
+    big = b" " * (65 << 20)
+    err = _raw_submit(dep, big, hashlib.sha256(big).hexdigest())
+    assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_malformed_program_is_refused_by_the_parties(dep: LocalDeployment, client: Client) -> None:
+    blob = b'{"version":1,"parties":["alice","bob","carol"],"nodes":"oops"}'
+    creds = pki.Credentials.from_dir(dep.keys, "analyst")
+    man = Manifest(task_id="c" * 32, client="analyst", program_sha256=hashlib.sha256(blob).hexdigest(),
+                   parties=PARTIES, suite="rss3", created_ms=now_ms(), deadline_ms=now_ms() + 30_000)
+    mb = man.to_bytes()
+    client.stub.Submit(hub_pb2.SubmitRequest(
+        manifest=task_pb2.SignedManifest(manifest=mb, signature=creds.sign(mb), client_cert=creds.cert_pem),
+        program=task_pb2.Program(canonical=blob, sha256=man.program_sha256)), timeout=30)
+    from smc.party.client import Task
+
+    with pytest.raises(TaskFailed, match="malformed program: program: field 'frac_bits'|malformed program"):
+        Task(client, man, None, time.perf_counter()).wait()
+
+
+def test_unauthenticated_and_foreign_clients_are_refused(dep: LocalDeployment, tmp_path: Path) -> None:
+    ca = (dep.keys / "ca.crt").read_bytes()
+    opts = [("grpc.ssl_target_name_override", "hub")]
+    for channel in (grpc.secure_channel(dep.hub_address, grpc.ssl_channel_credentials(ca), opts),
+                    grpc.insecure_channel(dep.hub_address)):
+        with pytest.raises(grpc.RpcError) as err:
+            hub_pb2_grpc.HubStub(channel).ListParties(hub_pb2.ListPartiesRequest(), timeout=10)
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+        channel.close()
+    pki.create_ca(tmp_path, "another deployment")
+    pki.issue(tmp_path, "client", "analyst")
+    with Client(dep.hub_address, pki.Credentials.from_dir(tmp_path, "analyst"), "hub") as foreign:
+        with pytest.raises(HubRequestError) as herr:
+            foreign.parties()
+        assert herr.value.code == "UNAVAILABLE"
+
+
+def test_unauthorised_client_and_party_certificates_cannot_submit(dep: LocalDeployment) -> None:
+    with dep.client("eve") as eve, pytest.raises(HubRequestError, match="'eve' is not authorised") as err:
+        eve.run(stats_program(), deadline_s=30)
+    assert err.value.code == "PERMISSION_DENIED"
+    alice = Client(dep.hub_address, pki.Credentials.from_dir(dep.keys, "alice"), "hub")
+    with pytest.raises(HubRequestError, match="only client certificates"):
+        alice.submit(stats_program())
+    alice.close()
+
+
+def test_unregistered_party(dep: LocalDeployment, client: Client) -> None:
+    p = smc.ProgramBuilder(("alice", "bob", "dave"))
+    p.output("s", p.input("dave", "visits.age", shape=(ROWS,)).sum(), to="alice")
+    with pytest.raises(HubRequestError, match="party 'dave' is not registered") as err:
+        client.run(p.build())
+    assert err.value.code == "FAILED_PRECONDITION"
+    pki.issue(dep.keys, "party", "dave")
+    dave = Client(dep.hub_address, pki.Credentials.from_dir(dep.keys, "dave"), "hub")
+    with pytest.raises(grpc.RpcError) as rpc:
+        next(iter(dave.stub.Attach(hub_pb2.AttachRequest(), timeout=10)))
+    assert rpc.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    with pytest.raises(grpc.RpcError) as rpc:
+        dave.stub.Report(hub_pb2.TaskReport(task_id="a" * 32, kind="done"), timeout=10)
+    assert "not registered" in str(rpc.value.details())
+    dave.close()
+
+
+def test_health_service(dep: LocalDeployment) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    creds = pki.Credentials.from_dir(dep.keys, "analyst")
+    ch = grpc.secure_channel(dep.hub_address, grpc.ssl_channel_credentials(creds.ca_pem, creds.key_pem, creds.cert_pem),
+                             [("grpc.ssl_target_name_override", "hub")])
+    reply = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service="smc.v1.Hub"), timeout=10)
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    ch.close()
+
+
+def test_deadline_fails_a_slow_task(client: Client) -> None:
+    start = time.monotonic()
+    with pytest.raises(TaskFailed, match="deadline"):
+        client.run(chain_program(400), deadline_s=1.5)
+    assert time.monotonic() - start < 15
+
+
+def test_party_dying_mid_task_fails_the_task_then_it_rejoins(dep: LocalDeployment, client: Client) -> None:
+    task = client.submit(chain_program(400), deadline_s=60)
+    _started(task)
+    time.sleep(0.3)
+    killed = time.monotonic()
+    dep.kill("carol")
+    with pytest.raises(TaskFailed) as err:
+        task.wait()
+    assert "carol" in err.value.reason  # "went offline" at the hub, or "closed its link" at a peer
+    assert time.monotonic() - killed < 15
+    dep.start_parties(["carol"])  # restart: re-registers with a new data-plane port
+    assert float(client.run(stats_program(), deadline_s=60)["alice"]["mean_age"]) > 0
+
+
+def test_hub_restart_keeps_finished_tasks_and_fails_running_ones(dep: LocalDeployment, client: Client) -> None:
+    finished = client.submit(stats_program(), deadline_s=60)
+    first = finished.wait()
+    running = client.submit(chain_program(400), deadline_s=60)
+    _started(running)
+    dep.kill("hub")
+    dep.restart_hub()
+    st = finished.status()
+    assert st.state == "succeeded"
+    assert finished._open(st)["alice"]["mean_age"] == first["alice"]["mean_age"]  # still decryptable
+    st = running.status()
+    assert st.state == "failed" and "hub restarted while the task was unfinished" in st.reason
+    deadline = time.monotonic() + 20  # the daemons reconnect by themselves
+    while sum(p.online for p in client.parties()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert float(client.run(stats_program(), deadline_s=60)["alice"]["mean_age"]) > 0
+
+
+def test_hub_database_holds_no_plaintext(dep: LocalDeployment) -> None:
+    blobs = b"".join(p.read_bytes() for p in dep.root.glob("hub.db*"))
+    assert len(blobs) > 10_000
+    scale = 2.0**16
+    for x in PARTIES:
+        for value in DATA[x]["amount"]:
+            assert np.float64(value).tobytes() not in blobs
+            assert np.int64(round(value * scale)).tobytes() not in blobs
+            assert f"{value:.3f}".encode() not in blobs
+    total = sum(DATA[x]["amount"].sum() for x in PARTIES)
+    assert np.float64(total).tobytes() not in blobs
+
+
+def test_audit_logs_verify_and_name_programs_not_values(dep: LocalDeployment) -> None:
+    program_hash = stats_program().hash
+    for x in PARTIES:
+        path = dep.root / "audit" / f"{x}.log"
+        count, _ = verify(path)
+        text = path.read_text()
+        assert count >= 3 and program_hash in text and "refused" in text
+        assert f"{DATA[x]['amount'][0]:.3f}" not in text
+
+
+def test_sigterm_drains_gracefully(dep: LocalDeployment) -> None:
+    assert dep.stop_process("bob") == 0
+    assert "party daemon stopped" in dep.log_tail("bob", 5)
+    dep.start_parties(["bob"])
+
+
+def test_program_bytes_are_canonical(client: Client) -> None:
+    pb = program_pb(stats_program())
+    assert smc.Program.from_bytes(pb.canonical).hash == pb.sha256

@@ -1,0 +1,205 @@
+"""The hub's task logic without the network: intake checks, routing, state, deadlines, restarts."""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import secrets
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from smc.hub import pki
+from smc.hub.core import HubCore, HubError
+from smc.hub.manifest import Manifest
+from smc.hub.store import SqliteTaskStore, now_ms
+from smc.proto.v1 import hub_pb2, task_pb2
+
+PARTIES = ("alice", "bob", "carol")
+PROGRAM = b'{"a program":"opaque to the hub"}'
+
+
+@pytest.fixture(scope="module")
+def ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("ca")
+    pki.create_ca(d)
+    for n in PARTIES:
+        pki.issue(d, "party", n)
+    pki.issue(d, "client", "analyst")
+    pki.issue(d, "client", "eve")
+    return d
+
+
+def ident(ca: Path, name: str) -> pki.Identity:
+    return pki.Credentials.from_dir(ca, name).identity
+
+
+def hub(ca: Path, db: Path, **kw: Any) -> HubCore:
+    return HubCore(SqliteTaskStore(db), (ca / "ca.crt").read_bytes(), clients=frozenset({"analyst"}), **kw)
+
+
+def online(core: HubCore, ca: Path) -> dict[str, queue.Queue[hub_pb2.PartyCommand | None]]:
+    inboxes = {}
+    for n in PARTIES:
+        creds = pki.Credentials.from_dir(ca, n)
+        core.register(creds.identity, creds.cert_pem, hub_pb2.RegisterRequest(
+            endpoint=f"127.0.0.1:{1000 + len(n)}", suites=["rss3", "additive"]))
+        got = core.registry.attach(n)
+        assert got is not None
+        inboxes[n] = got[0]
+    return inboxes
+
+
+def request(ca: Path, client: str = "analyst", program: bytes = PROGRAM, deadline_s: float = 30,
+            **kw: Any) -> hub_pb2.SubmitRequest:
+    creds = pki.Credentials.from_dir(ca, client)
+    digest = hashlib.sha256(program).hexdigest()
+    fields: dict[str, Any] = dict(task_id=secrets.token_hex(16), client=client, program_sha256=digest,
+                                  parties=PARTIES, suite="rss3", created_ms=now_ms(),
+                                  deadline_ms=now_ms() + int(deadline_s * 1000))
+    fields.update(kw)
+    blob = Manifest(**fields).to_bytes()
+    return hub_pb2.SubmitRequest(
+        manifest=task_pb2.SignedManifest(manifest=blob, signature=creds.sign(blob), client_cert=creds.cert_pem),
+        program=task_pb2.Program(canonical=program, sha256=digest))
+
+
+def accept(core: HubCore, ca: Path, task_id: str, names: tuple[str, ...] = PARTIES) -> None:
+    for n in names:
+        core.answer(ident(ca, n), hub_pb2.OfferAnswer(
+            task_id=task_id, accept=True, announcement=task_pb2.Announcement(body=b"k-" + n.encode(), signature=b"s")))
+
+
+def drain(q: queue.Queue[hub_pb2.PartyCommand | None]) -> list[str]:
+    kinds = []
+    while not q.empty():
+        cmd = q.get_nowait()
+        kinds.append(cmd.WhichOneof("command") if cmd else "end")
+    return kinds
+
+
+def test_a_task_goes_from_offer_to_success(ca: Path, tmp_path: Path) -> None:
+    core = hub(ca, tmp_path / "hub.db")
+    inboxes = online(core, ca)
+    task_id = core.submit(ident(ca, "analyst"), request(ca))
+    assert all(drain(q) == ["offer"] for q in inboxes.values())
+    accept(core, ca, task_id)
+    assert all(drain(q) == ["start"] for q in inboxes.values())
+    assert core._authorise_relay(task_id, "alice", "bob") is None
+    assert "not a link" in str(core._authorise_relay(task_id, "alice", "mallory"))
+    for n in PARTIES:
+        res = [task_pb2.EncryptedResult(party=n, nonce=b"n", ciphertext=b"c")] if n == "carol" else []
+        core.report(ident(ca, n), hub_pb2.TaskReport(task_id=task_id, kind="done", results=res))
+    st = core.status(ident(ca, "analyst"), task_id)
+    assert st.state == "succeeded" and [r.party for r in st.results] == ["carol"]
+    assert [p.name for p in st.participants] == list(PARTIES)
+    kinds = [e.kind for e in core.store.events(task_id)]
+    assert kinds[:2] == ["submitted", "offered"] and kinds[-1] == "succeeded"
+    assert "task" in str(core._authorise_relay(task_id, "alice", "bob"))  # no relay once finished
+    with pytest.raises(HubError, match="belongs to another client"):
+        core.status(ident(ca, "eve"), task_id)
+
+
+@pytest.mark.parametrize("who, change, code, message", [
+    ("alice", {}, "denied", "only client certificates"),
+    ("eve", {}, "denied", "not authorised to submit"),
+    ("analyst", {"client": "eve"}, "denied", "names client 'eve'"),
+    ("analyst", {"program": b"other"}, "invalid", "program hash mismatch"),
+    ("analyst", {"parties": ("alice", "bob", "dave")}, "precondition", "'dave' is not registered"),
+    ("analyst", {"deadline_s": 10**6}, "invalid", "deadline is more than"),
+])
+def test_intake_refusals(ca: Path, tmp_path: Path, who: str, change: dict[str, Any], code: str,
+                         message: str) -> None:
+    core = hub(ca, tmp_path / "hub.db")
+    online(core, ca)
+    kw = dict(change)
+    program = kw.pop("program", None)
+    req = request(ca, client=kw.pop("client", who if who != "alice" else "analyst"), **kw)
+    if program is not None:
+        req.program.canonical = program
+    caller = ident(ca, who)
+    with pytest.raises(HubError, match=message) as err:
+        core.submit(caller, req)
+    assert err.value.code == code
+
+
+def test_forged_signature_and_replayed_submission(ca: Path, tmp_path: Path) -> None:
+    core = hub(ca, tmp_path / "hub.db")
+    online(core, ca)
+    req = request(ca)
+    forged = hub_pb2.SubmitRequest()
+    forged.CopyFrom(req)
+    forged.manifest.signature = pki.Credentials.from_dir(ca, "eve").sign(req.manifest.manifest)
+    with pytest.raises(HubError, match="signature does not verify"):
+        core.submit(ident(ca, "analyst"), forged)
+    core.submit(ident(ca, "analyst"), req)
+    with pytest.raises(HubError, match="already submitted") as err:
+        core.submit(ident(ca, "analyst"), req)
+    assert err.value.code == "exists"
+
+
+def test_offline_party_is_refused_at_intake(ca: Path, tmp_path: Path) -> None:
+    core = hub(ca, tmp_path / "hub.db")
+    online(core, ca)
+    core.detached("bob", core.registry.get("bob").generation, "test")  # type: ignore[union-attr]
+    with pytest.raises(HubError, match="'bob' is offline"):
+        core.submit(ident(ca, "analyst"), request(ca))
+
+
+def test_refusal_fails_the_task_with_the_reason_and_cancels_the_others(ca: Path, tmp_path: Path) -> None:
+    core = hub(ca, tmp_path / "hub.db")
+    inboxes = online(core, ca)
+    task_id = core.submit(ident(ca, "analyst"), request(ca))
+    accept(core, ca, task_id, ("alice",))
+    core.answer(ident(ca, "bob"), hub_pb2.OfferAnswer(task_id=task_id, accept=False,
+                                                      reason="dataset 'x' may not be revealed to ['eve']"))
+    st = core.status(ident(ca, "analyst"), task_id)
+    assert st.state == "failed"
+    assert st.reason == "party 'bob' refused: dataset 'x' may not be revealed to ['eve']"
+    assert drain(inboxes["carol"]) == ["offer", "cancel"]
+
+
+def test_party_going_offline_fails_its_running_tasks(ca: Path, tmp_path: Path) -> None:
+    core = hub(ca, tmp_path / "hub.db")
+    online(core, ca)
+    task_id = core.submit(ident(ca, "analyst"), request(ca))
+    accept(core, ca, task_id)
+    core.detached("carol", core.registry.get("carol").generation, "its connection closed")  # type: ignore[union-attr]
+    st = core.status(ident(ca, "analyst"), task_id)
+    assert st.state == "failed" and "party 'carol' went offline (its connection closed)" in st.reason
+
+
+def test_deadline_and_queue(ca: Path, tmp_path: Path) -> None:
+    core = hub(ca, tmp_path / "hub.db", max_running=1)
+    online(core, ca)
+    first = core.submit(ident(ca, "analyst"), request(ca, deadline_s=0.05))
+    second = core.submit(ident(ca, "analyst"), request(ca))
+    assert core.store.get(second).state == "queued"  # type: ignore[union-attr]
+    import time
+
+    time.sleep(0.1)
+    core.tick()
+    st = core.status(ident(ca, "analyst"), first)
+    assert st.state == "failed" and "deadline passed while the task was offered" in st.reason
+    assert core.store.get(second).state == "offered"  # type: ignore[union-attr]
+
+
+def test_restart_keeps_finished_tasks_and_fails_unfinished_ones(ca: Path, tmp_path: Path) -> None:
+    db = tmp_path / "hub.db"
+    core = hub(ca, db)
+    online(core, ca)
+    done = core.submit(ident(ca, "analyst"), request(ca))
+    accept(core, ca, done)
+    for n in PARTIES:
+        core.report(ident(ca, n), hub_pb2.TaskReport(task_id=done, kind="done", results=[
+            task_pb2.EncryptedResult(party=n, nonce=b"n", ciphertext=b"sealed")]))
+    running = core.submit(ident(ca, "analyst"), request(ca))
+    accept(core, ca, running)
+    core.store.close()
+    again = hub(ca, db)
+    st = again.status(ident(ca, "analyst"), done)
+    assert st.state == "succeeded" and len(st.results) == 3
+    st = again.status(ident(ca, "analyst"), running)
+    assert st.state == "failed"
+    assert st.reason == "hub restarted while the task was unfinished (the task was running)"
