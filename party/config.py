@@ -13,6 +13,7 @@ Example::
     advertise = "st-mary.example.org"  # host peers dial (default: the listen host)
     audit_log = "audit.log"
     clients = ["analyst"]            # who may submit tasks touching this party ("*" = any)
+    health_listen = "127.0.0.1:7601" # optional grpc.health.v1 endpoint (mTLS)
 
     [datasets.patients]
     path = "patients.csv"            # CSV with a header row, or .npy
@@ -87,6 +88,7 @@ class PartyConfig:
     max_frame_bytes: int = 256 << 20
     log_level: str = "info"
     slow_rounds_s: float = 0.0  # testing only: sleep before every frame sent
+    health_listen: str = ""  # grpc.health.v1 over mTLS, e.g. "127.0.0.1:7601" ("" = off)
 
 
 def _take(
@@ -188,6 +190,7 @@ def parse(raw: dict[str, Any], base: Path) -> PartyConfig:
             "max_frame_mb",
             "log_level",
             "slow_rounds_s",
+            "health_listen",
         },
         where,
     )
@@ -215,6 +218,7 @@ def parse(raw: dict[str, Any], base: Path) -> PartyConfig:
         max_frame_bytes=int(_take(p, "max_frame_mb", int, where, 256)) << 20,
         log_level=_take(p, "log_level", str, where, "info"),
         slow_rounds_s=float(_take(p, "slow_rounds_s", (int, float), where, 0.0)),
+        health_listen=_take(p, "health_listen", str, where, ""),
     )
 
 

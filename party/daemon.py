@@ -61,6 +61,7 @@ class PartyDaemon:
                 on_command=self._on_command,
                 on_relay=self._on_relay,
                 heartbeat=self._heartbeat_request,
+                on_lost=self._hub_lost,
             )
             for addr in config.hubs
         ]
@@ -95,7 +96,7 @@ class PartyDaemon:
             if t.state == "running":
                 t.cancel(f"party {self.config.name!r} is shutting down")
             else:
-                t.discard("party shutting down")
+                self._drop(t, "party shutting down")
         for th in threads:
             th.join(timeout=2.0)
         for hub in self.hubs:
@@ -136,7 +137,26 @@ class PartyDaemon:
                 if run.state == "running":
                     run.cancel(f"cancelled by the hub: {cmd.cancel.reason}")
                 else:
-                    run.discard(cmd.cancel.reason)
+                    self._drop(run, cmd.cancel.reason)
+
+    def _hub_lost(self, hub: HubConnection) -> None:
+        """The hub that routed these tasks is gone: it has failed them (or lost them on restart),
+        so their results could not be delivered; stop them rather than compute for nothing."""
+        with self._lock:
+            runs = [t for t in self.tasks.values() if t.origin is hub]
+        for run in runs:
+            reason = f"lost the connection to the hub at {hub.address}"
+            if run.state == "running":
+                run.cancel(reason)
+            else:
+                self._drop(run, reason)
+
+    def _drop(self, run: TaskRun, reason: str) -> None:
+        run.discard(reason)
+        task_id = run.task_id
+        with self._lock:
+            if self.tasks.get(task_id) is run:
+                del self.tasks[task_id]
 
     def _on_relay(self, frame: hub_pb2.RelayFrame) -> None:
         with self._lock:
@@ -173,6 +193,7 @@ class PartyDaemon:
             relay=lambda: hub.relay,
             report=hub.report,
             audit=self.audit.append,
+            origin=hub,
         )
         with self._lock:
             seen = self._seen(spec.task_id)

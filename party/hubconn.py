@@ -34,6 +34,7 @@ class HubConnection:
         on_command: Callable[[HubConnection, hub_pb2.PartyCommand], None],
         on_relay: Callable[[hub_pb2.RelayFrame], None],
         heartbeat: Callable[[], hub_pb2.HeartbeatRequest],
+        on_lost: Callable[[HubConnection], None] = lambda _hub: None,
     ) -> None:
         self.address = address
         self._channel = channel(address, creds, server_name)
@@ -42,6 +43,7 @@ class HubConnection:
         self._on_command = on_command
         self._on_relay = on_relay
         self._heartbeat = heartbeat
+        self._on_lost = on_lost
         self._stop = threading.Event()
         self.attached = threading.Event()
         self.relay: RelayStream | None = None
@@ -85,6 +87,8 @@ class HubConnection:
                         extra={"hub": self.address, "error": f"{exc.code().name}: {exc.details()}"},
                     )
             finally:
+                if self.attached.is_set():
+                    self._on_lost(self)
                 self.attached.clear()
                 if self.relay is not None:
                     self.relay.stop()

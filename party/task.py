@@ -59,6 +59,7 @@ class TaskRun:
     relay: Callable[[], RelayStream | None]
     report: Callable[[hub_pb2.TaskReport], None]
     audit: Callable[..., str]
+    origin: object = None  # the hub connection the task came from
     inputs: dict[str, np.ndarray] = field(default_factory=dict)
     used: dict[str, str] = field(default_factory=dict)  # input name -> dataset
     inbox: Inbox | None = None

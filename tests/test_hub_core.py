@@ -203,3 +203,22 @@ def test_restart_keeps_finished_tasks_and_fails_unfinished_ones(ca: Path, tmp_pa
     st = again.status(ident(ca, "analyst"), running)
     assert st.state == "failed"
     assert st.reason == "hub restarted while the task was unfinished (the task was running)"
+
+
+def test_relay_refuses_oversized_chunks_and_foreign_links(ca: Path, tmp_path: Path) -> None:
+    from smc.hub.relay import MAX_PAYLOAD
+
+    core = hub(ca, tmp_path / "hub.db")
+    online(core, ca)
+    task_id = core.submit(ident(ca, "analyst"), request(ca))
+    frame = hub_pb2.RelayFrame(task_id=task_id, peer="bob", seq=0, payload=b"x" * 64)
+    assert "is not running" in str(core.relay.forward("alice", frame))  # offered, not started yet
+    accept(core, ca, task_id)
+    _, outbox = core.relay.open("bob")
+    assert core.relay.forward("alice", frame) is None
+    delivered = outbox.get_nowait()
+    assert delivered is not None and delivered.peer == "alice"  # the hub stamps the sender
+    big = hub_pb2.RelayFrame(task_id=task_id, peer="bob", seq=1, payload=b"x" * (MAX_PAYLOAD + 1))
+    assert "above the" in str(core.relay.forward("alice", big))
+    assert "not a link" in str(core.relay.forward("alice", hub_pb2.RelayFrame(
+        task_id=task_id, peer="mallory", seq=0, payload=b"x")))

@@ -121,6 +121,77 @@ def leading_one(s: Suite, label: str, x: Share, shape: Shape) -> Proto[Share]:
     return (yield from s.b2a_bit(f"{label}/b2a", expanded, (*shape, NORM_BITS)))
 
 
+def leading_one_word(s: Suite, label: str, x: Share, shape: Shape) -> Proto[Share]:
+    """Binary-shared word with exactly bit floor(log2 X) set, for raw X > 0 (0 when X == 0):
+    A2B, then a prefix-OR towards bit 0 in six AND rounds, then y ^ (y >> 1)."""
+    bits = yield from s.a2b(f"{label}/a2b", x, shape)
+    y = bits
+    for k, d in enumerate((1, 2, 4, 8, 16, 32)):
+        shifted = s.b_shift(y, -d)
+        (both,) = yield from lockstep([s.b_and(f"{label}/or{k}", y, shifted, shape)])
+        y = s.b_xor(s.b_xor(y, shifted), both)  # y | (y >> d)
+    return s.b_xor(y, s.b_shift(y, -1))
+
+
+def fold(onehot: Share, table: list[int], nbits: int) -> Share:
+    """Bits of g(p) from the one-hot word of p, locally: bit k of g(p) is the XOR of the one-hot
+    bits j with bit k of g(j) set (exactly one bit is set, so XOR is OR). ``table[j] = g(j)``.
+    Returns components of shape (..., nbits) with each bit in bit 0."""
+    masks = np.array(
+        [sum(1 << j for j, v in enumerate(table) if (v >> k) & 1) for k in range(nbits)],
+        dtype=np.uint64,
+    )
+    return tuple((np.bitwise_count(c[..., None] & masks) & 1).astype(np.uint64) for c in onehot)
+
+
+def _pow2_tree(
+    s: Suite, label: str, bits: list[Share], extra: list[Share], shape: Shape
+) -> Proto[Share]:
+    """2^q as an exact ring integer from the arithmetic bits of q, times the 0/1 ``extra`` factors:
+    the product of 1 + (2^(2^k) - 1) q_k, in ceil(log2(#factors)) integer-product rounds."""
+    factors = [
+        s.add_public(s.mul_public(b, ring((1 << (1 << k)) - 1)), ONE) for k, b in enumerate(bits)
+    ]
+    return (yield from _product_tree(s, label, factors + extra, shape))
+
+
+def normalise(
+    s: Suite, label: str, x: Share, shape: Shape, f: int, want: tuple[str, ...]
+) -> Proto[dict[str, Share]]:
+    """For raw X > 0 with p = floor(log2 X) <= 60: x_norm = x * 2^-p in [1, 2) (fixed point), and
+    on request 'p' (the arithmetic integer p) and 'down' = 2^(45 - p) (0 when p > 45). Only
+    13 bits are converted to arithmetic; the powers of two come from product trees."""
+    h = yield from leading_one_word(s, label, x, shape)
+    j = list(range(64))
+    tables = [[max(0, 60 - v) for v in j], [max(0, 45 - v) for v in j], [int(v <= 45) for v in j]]
+    widths = [6, 6, 1]
+    if "p" in want:
+        tables.append(j)
+        widths.append(6)
+    folded = [fold(h, t, w) for t, w in zip(tables, widths, strict=True)]
+    stacked = tuple(np.concatenate([fb[k] for fb in folded], axis=-1) for k in range(len(h)))
+    total = sum(widths)
+    arith = yield from s.b2a_bit(f"{label}/b2a", stacked, (*shape, total))
+    cols = [tuple(c[..., i] for c in arith) for i in range(total)]
+    up_bits, down_bits, ok = cols[0:6], cols[6:12], cols[12]
+    up, down = yield from lockstep(
+        [
+            _pow2_tree(s, f"{label}/up", up_bits, [], shape),
+            _pow2_tree(s, f"{label}/dn", down_bits, [ok], shape),
+        ]
+    )
+    x_norm = yield from s.bilinear(f"{label}/n", "mul", x, up, shape, shape, shape, 60 - f)
+    out = {"x_norm": x_norm, "down": down}
+    if "p" in want:
+        p_bits = cols[13:19]
+        out["p"] = weigh(
+            s,
+            tuple(np.stack([b[k] for b in p_bits], axis=-1) for k in range(len(h))),
+            ring(1 << np.arange(6)),
+        )
+    return out
+
+
 def weigh(s: Suite, ind: Share, weights: np.ndarray) -> Share:
     """sum_j ind_j * weights[j] over the last axis (local: weights are public ring integers)."""
     return tuple(np.sum(c * weights, axis=-1, dtype=np.uint64) for c in ind)
@@ -148,15 +219,13 @@ def reciprocal(s: Suite, label: str, x: Share, shape: Shape, f: int) -> Proto[Sh
     neg = yield from ltz(s, f"{label}/sgn", x, shape)
     sign = s.add_public(s.mul_public(neg, np.uint64(2**64 - 2)), ONE)
     ax = yield from s.bilinear(f"{label}/abs", "mul", x, sign, shape, shape, shape, 0)
-    ind, x_norm = yield from _normalised(s, label, ax, shape, f)
-    y0 = yield from cmul(s, f"{label}/y0", x_norm, -16 / 34, shape, f)
+    norm = yield from normalise(s, label, ax, shape, f, ())
+    y0 = yield from cmul(s, f"{label}/y0", norm["x_norm"], -16 / 34, shape, f)
     y0 = cadd(
         s, y0, 48 / 34, f
     )  # 1/x on [1, 2) to within 1/17 (the classic 48/17 - 32/17 d on [1/2, 1))
-    y = yield from _newton_recip(s, f"{label}/nr", x_norm, y0, shape, f, 3)
-    j = np.arange(NORM_BITS)
-    down = weigh(s, ind, ring(np.where(j <= 45, 2 ** np.clip(45 - j, 0, 62), 0)))
-    mag = yield from s.bilinear(f"{label}/d", "mul", y, down, shape, shape, shape, 45 - f)
+    y = yield from _newton_recip(s, f"{label}/nr", norm["x_norm"], y0, shape, f, 3)
+    mag = yield from s.bilinear(f"{label}/d", "mul", y, norm["down"], shape, shape, shape, 45 - f)
     return (yield from s.bilinear(f"{label}/sg", "mul", mag, sign, shape, shape, shape, 0))
 
 
@@ -205,11 +274,11 @@ def sqrt(s: Suite, label: str, x: Share, shape: Shape, f: int) -> Proto[Share]:
 
 
 def log(s: Suite, label: str, x: Share, shape: Shape, f: int) -> Proto[Share]:
-    ind, x_norm = yield from _normalised(s, label, x, shape, f)
-    t = cadd(s, x_norm, -1.0, f)
+    norm = yield from normalise(s, label, x, shape, f, ("p",))
+    t = cadd(s, norm["x_norm"], -1.0, f)
     ln_m = yield from poly(s, f"{label}/p", t, list(fitted("ln1p", 8)), shape, f)
-    j = np.arange(NORM_BITS)
-    return s.add(ln_m, weigh(s, ind, ring(np.rint((j - f) * math.log(2) * 2**f).astype(np.int64))))
+    ln2 = ring(round(math.log(2) * 2**f))
+    return cadd(s, s.add(ln_m, s.mul_public(norm["p"], ln2)), -f * math.log(2), f)
 
 
 def _or_reduce(s: Suite, label: str, word: Share, shape: Shape) -> Proto[Share]:
@@ -222,12 +291,14 @@ def _or_reduce(s: Suite, label: str, word: Share, shape: Shape) -> Proto[Share]:
     return s.b_and_public(acc, ONE)
 
 
-def exp(s: Suite, label: str, x: Share, shape: Shape, f: int) -> Proto[Share]:
+def exp(
+    s: Suite, label: str, x: Share, shape: Shape, f: int, nonpositive: bool = False
+) -> Proto[Share]:
+    """e^x. With ``nonpositive`` (the caller guarantees x <= 0, as sigmoid and softmax do) the
+    saturation logic for large x is skipped."""
     y = yield from cmul(s, f"{label}/l2e", x, math.log2(math.e), shape, f)
     y = cadd(s, y, float(-EXP_LOW), f)  # y' = y + 32: k' = floor(y') in [0, 48) inside the domain
     bits = yield from s.a2b(f"{label}/a2b", y, shape)
-    high_mask = np.uint64(((1 << 63) - 1) ^ ((1 << (f + 6)) - 1))  # y' >= 64
-    high_job = _or_reduce(s, f"{label}/hi", s.b_and_public(bits, high_mask), shape)
     flags = tuple(
         np.stack(
             [(bw >> np.uint64(f + i)) & ONE for i in range(6)] + [bw >> np.uint64(63)], axis=-1
@@ -235,26 +306,33 @@ def exp(s: Suite, label: str, x: Share, shape: Shape, f: int) -> Proto[Share]:
         for bw in bits
     )
     low_job = s.b2a_bit(f"{label}/b2a", flags, (*shape, 7))
-    high_bit, arith = yield from lockstep([high_job, low_job])
+    if nonpositive:
+        (arith,) = yield from lockstep([low_job])
+    else:
+        high_mask = np.uint64(((1 << 63) - 1) ^ ((1 << (f + 6)) - 1))  # y' >= 64
+        high_job = _or_reduce(s, f"{label}/hi", s.b_and_public(bits, high_mask), shape)
+        high_bit, arith = yield from lockstep([high_job, low_job])
     k_bits = [tuple(c[..., i] for c in arith) for i in range(6)]
     under = tuple(c[..., 6] for c in arith)
     r = y  # fraction: y' - k' * 2^f (raw)
     for i, kb in enumerate(k_bits):
         r = s.sub(r, s.mul_public(kb, np.uint64(1 << (f + i))))
-    factors = [
-        s.add_public(s.mul_public(kb, ring((1 << (1 << i)) - 1)), ONE)
-        for i, kb in enumerate(k_bits)
+    jobs = [
+        poly(s, f"{label}/p", r, list(fitted("exp2", 7)), shape, f),
+        _pow2_tree(s, f"{label}/t", k_bits, [one_minus_bit(s, under)], shape),
     ]
-    factors.append(one_minus_bit(s, under))
-    two_r, two_k, high, b45 = yield from lockstep(
-        [
-            poly(s, f"{label}/p", r, list(fitted("exp2", 7)), shape, f),
-            _product_tree(s, f"{label}/t", factors, shape),
+    if not nonpositive:
+        jobs += [
             s.b2a_bit(f"{label}/hb", high_bit, shape),
             s.bilinear(f"{label}/b45", "mul", k_bits[4], k_bits[5], shape, shape, shape, 0),
         ]
-    )
+    done = yield from lockstep(jobs)
+    two_r, two_k = done[0], done[1]
     # 2^(k' - 32) in fixed point is 2^k' >> (32 - f)
+    if nonpositive:
+        two_k = yield from s.trunc(f"{label}/k", two_k, shape, -EXP_LOW - f)
+        return (yield from fmul(s, f"{label}/v", two_k, two_r, shape, f))
+    high, b45 = done[2], done[3]
     two_k, both = yield from lockstep(
         [
             s.trunc(f"{label}/k", two_k, shape, -EXP_LOW - f),
@@ -297,7 +375,7 @@ def sigmoid(s: Suite, label: str, x: Share, shape: Shape, f: int) -> Proto[Share
     neg = yield from ltz(s, f"{label}/sgn", x, shape)
     sign = s.add_public(s.mul_public(neg, np.uint64(2**64 - 2)), ONE)
     ax = yield from s.bilinear(f"{label}/abs", "mul", x, sign, shape, shape, shape, 0)
-    e = yield from exp(s, f"{label}/e", s.neg(ax), shape, f)
+    e = yield from exp(s, f"{label}/e", s.neg(ax), shape, f, nonpositive=True)
     d = cadd(s, e, 1.0, f)  # in (1, 2]
     y0 = yield from cmul(s, f"{label}/h", d, -0.5, shape, f)
     y0 = cadd(s, y0, 1.5, f)  # the chord of 1/d on [1, 2]
