@@ -13,11 +13,15 @@ import logging
 import os
 import signal
 import threading
+from concurrent import futures
 from pathlib import Path
 
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from smc.hub import logs
 from smc.hub.pki import Credentials, verify_cert
 from smc.hub.server import write_ready
+from smc.hub.tls import server_credentials, server_options
 from smc.party import datasets
 from smc.party.audit import AuditLog
 from smc.party.config import PartyConfig
@@ -50,6 +54,11 @@ class PartyDaemon:
             )
             self.endpoint = f"{config.advertise or host}:{self.dataplane.port}"
         self.tasks: dict[str, TaskRun] = {}
+        self.health: health.HealthServicer | None = None
+        self.health_address = ""
+        self._health_server: grpc.Server | None = None
+        if config.health_listen:
+            self._start_health(config.health_listen)
         self._lock = threading.Lock()
         self._draining = threading.Event()
         self.hubs = [
@@ -60,13 +69,33 @@ class PartyDaemon:
                 register=self._register_request,
                 on_command=self._on_command,
                 on_relay=self._on_relay,
-                heartbeat=self._heartbeat_request,
+                heartbeat=self._heartbeat_request_and_health,
                 on_lost=self._hub_lost,
             )
             for addr in config.hubs
         ]
 
     # ------------------------------------------------------------------------------ lifecycle
+    def _start_health(self, listen: str) -> None:
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=2), options=server_options())
+        self.health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        port = server.add_secure_port(listen, server_credentials(self.creds))
+        self.health_address = f"{listen.rpartition(':')[0]}:{port}"
+        self.health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+        server.start()
+        self._health_server = server
+
+    def _set_health(self) -> None:
+        if self.health is not None:
+            up = all(h.attached.is_set() for h in self.hubs) and not self._draining.is_set()
+            status = (
+                health_pb2.HealthCheckResponse.SERVING
+                if up
+                else health_pb2.HealthCheckResponse.NOT_SERVING
+            )
+            self.health.set("", status)
+
     def start(self) -> None:
         if self.dataplane is not None:
             self.dataplane.start()
@@ -83,10 +112,13 @@ class PartyDaemon:
         )
 
     def wait_attached(self, timeout: float) -> bool:
-        return all(h.attached.wait(timeout) for h in self.hubs)
+        ok = all(h.attached.wait(timeout) for h in self.hubs)
+        self._set_health()
+        return ok
 
     def stop(self, grace: float = 5.0) -> None:
         self._draining.set()
+        self._set_health()
         with self._lock:
             running = [t for t in self.tasks.values() if t.state in ("running", "accepted")]
         threads = [t for t in threading.enumerate() if t.name.startswith("task-")]
@@ -103,6 +135,8 @@ class PartyDaemon:
             hub.stop()
         if self.dataplane is not None:
             self.dataplane.stop()
+        if self._health_server is not None:
+            self._health_server.stop(1.0)
         log.info("party daemon stopped", extra={"party": self.config.name})
 
     # ------------------------------------------------------------------------------ hub callbacks
@@ -138,6 +172,10 @@ class PartyDaemon:
                     run.cancel(f"cancelled by the hub: {cmd.cancel.reason}")
                 else:
                     self._drop(run, cmd.cancel.reason)
+
+    def _heartbeat_request_and_health(self) -> hub_pb2.HeartbeatRequest:
+        self._set_health()
+        return self._heartbeat_request()
 
     def _hub_lost(self, hub: HubConnection) -> None:
         """The hub that routed these tasks is gone: it has failed them (or lost them on restart),
@@ -247,6 +285,10 @@ def serve(config: PartyConfig, ready_file: str | None = None) -> int:
 
 def _ready_when_attached(daemon: PartyDaemon, path: Path) -> None:
     if daemon.wait_attached(60.0):
-        write_ready(
-            path, {"party": daemon.config.name, "endpoint": daemon.endpoint, "pid": os.getpid()}
-        )
+        info = {
+            "party": daemon.config.name,
+            "endpoint": daemon.endpoint,
+            "pid": os.getpid(),
+            "health": daemon.health_address,
+        }
+        write_ready(path, info)

@@ -126,6 +126,7 @@ class LocalDeployment:
             "hub_name": "hub",
             "listen": "" if name in self.relay_only else "127.0.0.1:0",
             "audit_log": f"audit/{name}.log",
+            "health_listen": "127.0.0.1:0",
             **self.party_extra.get(name, {}),
         }
         tables: dict[str, dict[str, Any]] = {"party": party}

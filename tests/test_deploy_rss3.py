@@ -262,6 +262,12 @@ def test_health_service(dep: LocalDeployment) -> None:
     reply = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service="smc.v1.Hub"), timeout=10)
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
     ch.close()
+    address = dep.procs["alice"].info["health"]  # each party daemon serves grpc.health.v1 too
+    ch = grpc.secure_channel(address, grpc.ssl_channel_credentials(creds.ca_pem, creds.key_pem, creds.cert_pem),
+                             [("grpc.ssl_target_name_override", "alice")])
+    reply = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=10)
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    ch.close()
 
 
 def test_deadline_fails_a_slow_task(client: Client) -> None:

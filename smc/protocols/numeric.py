@@ -252,7 +252,7 @@ def _half_power(s: Suite, ind: Share, f: int, sign: int, g: int) -> Share:
 
 def rsqrt(s: Suite, label: str, x: Share, shape: Shape, f: int) -> Proto[Share]:
     ind, _, y = yield from _rsqrt_norm(s, label, x, shape, f)
-    g = 36  # 2^((f - p)/2) <= 2^8, times y <= 2^16 raw, stays below 2^62
+    g = min(36, 59 - (3 * f) // 2)  # y (< 2^(f+1)) * 2^((f - p)/2 + g) stays below 2^62
     return (
         yield from s.bilinear(
             f"{label}/d", "mul", y, _half_power(s, ind, f, -1, g), shape, shape, shape, g
@@ -265,7 +265,7 @@ def sqrt(s: Suite, label: str, x: Share, shape: Shape, f: int) -> Proto[Share]:
     instead of growing with x as x * rsqrt(x) would."""
     ind, x_norm, y = yield from _rsqrt_norm(s, label, x, shape, f)
     root = yield from fmul(s, f"{label}/r", x_norm, y, shape, f)
-    g = 22  # 2^((p - f)/2) <= 2^22 for p <= 60, times root <= 2^17 raw
+    g = min(22, 29 - f // 2)  # root (< 2^(f+1)) * 2^((p - f)/2 + g), p <= 60, below 2^62
     return (
         yield from s.bilinear(
             f"{label}/u", "mul", root, _half_power(s, ind, f, 1, g), shape, shape, shape, g
