@@ -217,7 +217,9 @@ class PartyDaemon:
             return
         try:
             spec = task_from_offer(offer, self.creds.ca_pem, self.config.name)
-        except OfferError as exc:
+        except Exception as exc:
+            if not isinstance(exc, OfferError):
+                log.exception("unexpected error reading an offer", extra={"task_id": offer.task_id})
             self.audit.append("refused", task_id=offer.task_id, outcome="refused", reason=str(exc))
             log.info("offer refused", extra={"task_id": offer.task_id, "reason": str(exc)})
             hub.answer(hub_pb2.OfferAnswer(task_id=offer.task_id, accept=False, reason=str(exc)))

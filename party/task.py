@@ -45,6 +45,16 @@ DIAL_TIMEOUT_S = 3.0
 PROGRESS_EVERY_S = 1.0
 
 
+EXPECTED = (SmcError, keyex.KeyExchangeError, OfferError, OSError, ValueError)
+
+
+def describe(exc: BaseException) -> str:
+    """The reason shown to the submitter: the message of an expected error, else its type too."""
+    if isinstance(exc, EXPECTED):
+        return str(exc)
+    return f"internal error ({type(exc).__name__}: {exc}); see the party's log"
+
+
 class Refusal(Exception):
     """This party will not run the task; the message goes to the submitter and the audit log."""
 
@@ -97,6 +107,7 @@ class TaskRun:
     # ================================================================================ offer
     def prepare(self, seen: Callable[[str], bool]) -> hub_pb2.OfferAnswer:
         """Accept (with this task's signed key announcement) or refuse with a reason."""
+        reason: str | None = None
         try:
             self._check_offer(seen)
         except (
@@ -106,7 +117,11 @@ class TaskRun:
             circuits.CircuitError,
             SmcError,
         ) as exc:
-            reason = str(exc)
+            reason = str(exc) or type(exc).__name__
+        except Exception as exc:  # a bug must not leave the hub waiting until the deadline
+            log.exception("unexpected error checking an offer", extra={"task_id": self.task_id})
+            reason = describe(exc)
+        if reason is not None:
             self.state = "refused"
             self.audit("refused", **self._audit_fields(), outcome="refused", reason=reason)
             log.info("task refused", extra={"task_id": self.task_id, "reason": reason})
@@ -184,6 +199,7 @@ class TaskRun:
         stop_progress = threading.Event()
         try:
             transport = self._connect(announcements)
+            connected = time.monotonic()
             threading.Thread(target=self._progress, args=(stop_progress,), daemon=True).start()
             man = self.spec.manifest
             config = SessionConfig(
@@ -196,6 +212,7 @@ class TaskRun:
             outcome = Executor(
                 self.spec.program, config, self.index, transport, self._keyring, recv_timeout=None
             ).run(self.inputs)
+            computed = time.monotonic()
             report = self._finish(outcome.outputs, outcome.stats.rounds, outcome.stats.bytes_sent)
             self.state = "done"
             log.info(
@@ -205,10 +222,14 @@ class TaskRun:
                     "rounds": outcome.stats.rounds,
                     "bytes_sent": outcome.stats.bytes_sent,
                     "seconds": round(time.monotonic() - start, 3),
+                    "connect_s": round(connected - start, 3),
+                    "compute_s": round(computed - connected, 3),
                 },
             )
-        except (SmcError, keyex.KeyExchangeError, OfferError, OSError, ValueError) as exc:
-            reason = self._cancelled or str(exc)
+        except Exception as exc:
+            if not isinstance(exc, EXPECTED):
+                log.exception("unexpected error in a task", extra={"task_id": self.task_id})
+            reason = self._cancelled or describe(exc)
             if self._cancelled and isinstance(exc, TransportError) and str(exc) != self._cancelled:
                 reason = f"{self._cancelled} ({exc})"
             self.state = "failed"

@@ -19,7 +19,7 @@ from smc.protocols.base import Proto, lockstep
 from smc.protocols.suite import Share, Suite, map_share
 from smc.ring import U64, to_signed
 
-SENTINEL = (1 << 62) - 1  # larger than every encodable value: pads sorting networks
+SENTINEL = 1 << 62  # above every encodable value (|x| < 2^62), still an exact sign test away
 
 
 def lift(s: Suite, value: Any, secret: bool, shape: tuple[int, ...]) -> Share:
@@ -27,7 +27,7 @@ def lift(s: Suite, value: Any, secret: bool, shape: tuple[int, ...]) -> Share:
     if s.components == 0:
         return ()  # the dealer holds no shares
     if secret:
-        return map_share(value, lambda c: np.ascontiguousarray(np.broadcast_to(c, shape)))
+        return map_share(value, lambda c: np.array(np.broadcast_to(c, shape)))  # keeps 0-d
     zeros = tuple(np.zeros(shape, dtype=np.uint64) for _ in range(s.components))
     return s.add_public(zeros, np.asarray(value, dtype=np.uint64))
 
@@ -110,6 +110,16 @@ def _bitwise(
 # ----------------------------------------------------------------------------------- plaintext
 
 
+def _public_exp(v: np.ndarray) -> np.ndarray:
+    """exp with the secret version's out-of-domain behaviour: 0 below -32 ln 2, 2^16 from
+    16 ln 2 on (see smc.protocols.numeric.exp)."""
+    y = v * np.log2(np.e)
+    out = np.exp(np.clip(v, -50.0, 50.0))
+    return np.where(
+        y >= numeric.EXP_HIGH, 2.0**numeric.EXP_HIGH, np.where(y < numeric.EXP_LOW, 0.0, out)
+    )
+
+
 def public_nonlinear(node: Node, args: list[Node], values: list[U64], f: int) -> U64:
     """The same ops on public values, computed in the clear (used when no argument is secret)."""
     fp = FixedPointConfig(f)
@@ -164,10 +174,10 @@ def public_nonlinear(node: Node, args: list[Node], values: list[U64], f: int) ->
     x = real(values[0], args[0])
     with np.errstate(divide="ignore", invalid="ignore"):
         funcs: dict[str, Any] = {
-            "reciprocal": lambda v: 1 / v,
+            "reciprocal": lambda v: np.divide(1.0, v, out=np.zeros_like(v), where=v != 0),
             "sqrt": np.sqrt,
             "rsqrt": lambda v: 1 / np.sqrt(v),
-            "exp": np.exp,
+            "exp": _public_exp,
             "log": np.log,
             "sigmoid": lambda v: 1 / (1 + np.exp(-v)),
             "tanh": np.tanh,

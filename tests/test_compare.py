@@ -83,6 +83,7 @@ def close_pairs(
     or is independent: ties and neighbours are frequent."""
     if shape is None:
         shape = draw(small_shapes)
+    npt: type[np.generic]
     if dtype == "fixed":
         npt, elems, step, hi = np.float64, fixed_elems, ULP, TOP
     else:
@@ -176,25 +177,11 @@ def test_comparisons_broadcast(suite: tuple[str, int], dtype: str, data: st.Data
         assert out[rel].shape == (2, 4, 3)
 
 
-ZERO_D_BUG = (
-    "engine bug: smc/dispatch.py:30 lift() builds shares with np.ascontiguousarray, which turns "
-    "a 0-d share into shape (1,); rss3 b_and then fails np.broadcast_to((1,), ()) (ValueError "
-    "'cannot broadcast a non-scalar to a scalar array'). Fix: np.broadcast_to(c, shape).copy()"
-)
-
-
 @pytest.mark.parametrize(
     ("suite", "n"),
-    [
-        pytest.param(s, n, marks=pytest.mark.xfail(strict=True, reason=ZERO_D_BUG))
-        if s == "rss3"
-        else (s, n)
-        for s, n in SUITES
-    ],
+    [(s, n) for s, n in SUITES],
 )
-@pytest.mark.parametrize(
-    "op", ["cmp", "cmp_public", "where", "abs", "relu", "maximum", "bitwise"]
-)
+@pytest.mark.parametrize("op", ["cmp", "cmp_public", "where", "abs", "relu", "maximum", "bitwise"])
 def test_zero_d_operands(suite: str, n: int, op: str) -> None:
     """Scalars (shape ()) are arrays like any other: x < y on two secret scalars."""
     dtype = "int" if op == "bitwise" else "fixed"
@@ -353,9 +340,7 @@ def test_maximum_minimum(suite: tuple[str, int], dtype: str, data: st.DataObject
 @given(suites, st.sampled_from(["fixed", "int"]), st.data())
 def test_abs_and_relu(suite: tuple[str, int], dtype: str, data: st.DataObject) -> None:
     x, _ = data.draw(close_pairs(dtype))
-    out = run_many(
-        *suite, lambda p, h: {"abs": abs(h[0]), "relu": smc.relu(h[0])}, [x], [dtype]
-    )
+    out = run_many(*suite, lambda p, h: {"abs": abs(h[0]), "relu": smc.relu(h[0])}, [x], [dtype])
     ex = enc(x, dtype)
     np.testing.assert_array_equal(out["abs"], np.abs(ex))
     np.testing.assert_array_equal(out["relu"], np.maximum(ex, 0))

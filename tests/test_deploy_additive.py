@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-import smc
 from smc.hub.config import load as load_hub_config
 from smc.hub.server import HubServer
 from smc.party.launch import LocalDeployment
+
+import smc
 
 PARTIES = ("p0", "p1", "p2", "p3")
 N = 1000
@@ -24,7 +24,10 @@ N = 1000
 
 def _data(seed: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(100 + seed)
-    return {"amounts": np.round(rng.uniform(1e9, 2e9, N), 3), "small": np.round(rng.uniform(-5, 5, N), 4)}
+    return {
+        "amounts": np.round(rng.uniform(1e9, 2e9, N), 3),
+        "small": np.round(rng.uniform(-5, 5, N), 4),
+    }
 
 
 DATA = {p: _data(k) for k, p in enumerate(PARTIES)}
@@ -53,8 +56,9 @@ class Tap:
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     root = tmp_path_factory.mktemp("additive")
-    dep = LocalDeployment(root, {p: _datasets(root, p) for p in PARTIES}, dealer="dealer",
-                          relay_only=("p3",))
+    dep = LocalDeployment(
+        root, {p: _datasets(root, p) for p in PARTIES}, dealer="dealer", relay_only=("p3",)
+    )
     dep.write()
     tap = Tap()
     hub = HubServer(load_hub_config(root / "hub.toml"), tap=tap)
@@ -72,7 +76,11 @@ def program() -> smc.Program:
     p = smc.ProgramBuilder(PARTIES)
     total = sum(p.input(x, "amounts", shape=(N,)).sum() for x in PARTIES)
     p.output("total", total, to="p0")
-    p.output("dot", smc.dot(p.input("p1", "small", shape=(N,)), p.input("p3", "small", shape=(N,))), to="p0")
+    p.output(
+        "dot",
+        smc.dot(p.input("p1", "small", shape=(N,)), p.input("p3", "small", shape=(N,))),
+        to="p0",
+    )
     return p.build()
 
 
@@ -80,7 +88,9 @@ def _check(outputs: dict[str, dict[str, np.ndarray]]) -> None:
     assert set(outputs) == {"p0"}
     total = sum(DATA[x]["amounts"].sum() for x in PARTIES)
     assert float(outputs["p0"]["total"]) == pytest.approx(total, rel=1e-9)
-    assert float(outputs["p0"]["dot"]) == pytest.approx(np.dot(DATA["p1"]["small"], DATA["p3"]["small"]), abs=0.05)
+    assert float(outputs["p0"]["dot"]) == pytest.approx(
+        np.dot(DATA["p1"]["small"], DATA["p3"]["small"]), abs=0.05
+    )
 
 
 def test_additive_with_dealer_and_a_relay_only_party(deployment) -> None:  # type: ignore[no-untyped-def]

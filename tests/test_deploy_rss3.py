@@ -14,8 +14,6 @@ from typing import Any
 import grpc
 import numpy as np
 import pytest
-
-import smc
 from smc.hub import pki
 from smc.hub.manifest import Manifest
 from smc.hub.store import now_ms
@@ -25,6 +23,8 @@ from smc.party.client import Client
 from smc.party.launch import LocalDeployment
 from smc.party.wire import program_pb
 from smc.proto.v1 import hub_pb2, hub_pb2_grpc, task_pb2
+
+import smc
 
 PARTIES = ("alice", "bob", "carol")
 ROWS = 40
@@ -48,16 +48,29 @@ def _datasets(root: Path, party: str) -> dict[str, dict[str, Any]]:
     d = DATA[party]
     rows = [f"{a:.0f},{c:.4f}" for a, c in zip(d["age"], d["cost"], strict=True)]
     (root / f"{party}-visits.csv").write_text("age,cost\n" + "\n".join(rows) + "\n")
-    (root / f"{party}-payroll.csv").write_text("salary\n" + "\n".join(f"{s:.2f}" for s in d["salary"]) + "\n")
+    (root / f"{party}-payroll.csv").write_text(
+        "salary\n" + "\n".join(f"{s:.2f}" for s in d["salary"]) + "\n"
+    )
     np.save(root / f"{party}-amounts.npy", d["amount"])
     open_policy = {"any_program": True, "recipients": RECIPIENTS, "min_parties": 2}
     return {
-        "visits": {"path": f"{party}-visits.csv", "columns": {"age": "fixed", "cost": "fixed"},
-                   "rows": ROWS, "policy": open_policy},
-        "payroll": {"path": f"{party}-payroll.csv", "columns": {"salary": "fixed"},
-                    "policy": {"programs": [], "recipients": RECIPIENTS}},
-        "amounts": {"path": f"{party}-amounts.npy", "format": "npy", "shape": [ROWS],
-                    "policy": {**open_policy, "min_parties": 1}},
+        "visits": {
+            "path": f"{party}-visits.csv",
+            "columns": {"age": "fixed", "cost": "fixed"},
+            "rows": ROWS,
+            "policy": open_policy,
+        },
+        "payroll": {
+            "path": f"{party}-payroll.csv",
+            "columns": {"salary": "fixed"},
+            "policy": {"programs": [], "recipients": RECIPIENTS},
+        },
+        "amounts": {
+            "path": f"{party}-amounts.npy",
+            "format": "npy",
+            "shape": [ROWS],
+            "policy": {**open_policy, "min_parties": 1},
+        },
     }
 
 
@@ -66,8 +79,9 @@ def dep(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-de
     root = tmp_path_factory.mktemp("rss3")
     parties = {p: _datasets(root, p) for p in PARTIES}
     slow = {p: {"slow_rounds_s": 0.003} for p in PARTIES}
-    d = LocalDeployment(root, parties, clients=("analyst", "eve"), authorised=("analyst",),
-                        party_extra=slow)
+    d = LocalDeployment(
+        root, parties, clients=("analyst", "eve"), authorised=("analyst",), party_extra=slow
+    )
     d.start()
     yield d
     d.stop()
@@ -91,7 +105,9 @@ def stats_program() -> smc.Program:
 def chain_program(steps: int) -> smc.Program:
     """Many dependent rounds: long enough to interrupt."""
     p = smc.ProgramBuilder(PARTIES)
-    x = p.input("alice", "visits.cost", shape=(ROWS,)) * p.input("bob", "visits.cost", shape=(ROWS,))
+    x = p.input("alice", "visits.cost", shape=(ROWS,)) * p.input(
+        "bob", "visits.cost", shape=(ROWS,)
+    )
     for _ in range(steps):
         x = x * 0.99
     p.output("x", x.sum(), to="alice")
@@ -110,7 +126,9 @@ def test_rss3_program_runs_end_to_end(client: Client) -> None:
     ages = np.concatenate([DATA[p]["age"] for p in PARTIES])
     costs = np.concatenate([DATA[p]["cost"] for p in PARTIES])
     assert float(res["alice"]["mean_age"]) == pytest.approx(ages.mean(), abs=1e-3)
-    assert float(res["alice"]["age_cost"]) == pytest.approx(np.dot(ages, costs) / ages.size, abs=1e-2)
+    assert float(res["alice"]["age_cost"]) == pytest.approx(
+        np.dot(ages, costs) / ages.size, abs=1e-2
+    )
     assert set(res.outputs) == {"alice"}  # bob and carol received nothing
     kinds = [e.kind for e in res.events]
     assert kinds[:2] == ["submitted", "offered"] and kinds[-1] == "succeeded"
@@ -136,13 +154,22 @@ def _refusal(client: Client, program: smc.Program, **kw: Any) -> str:
 
 def test_policy_violations_are_refused_with_a_reason(client: Client) -> None:
     p = smc.ProgramBuilder(PARTIES)
-    p.output("total", smc.concatenate([p.input(x, "payroll", shape=(ROWS,)) for x in PARTIES]).sum(),
-             to="alice")
+    p.output(
+        "total",
+        smc.concatenate([p.input(x, "payroll", shape=(ROWS,)) for x in PARTIES]).sum(),
+        to="alice",
+    )
     reason = _refusal(client, p.build())
     assert "refused: dataset 'payroll' is not allowed in program" in reason
     p = smc.ProgramBuilder(PARTIES)
-    p.output("m", (p.input("alice", "visits.age", shape=(ROWS,)) + p.input("bob", "visits.age", shape=(ROWS,))).sum(),
-             to="bob")
+    p.output(
+        "m",
+        (
+            p.input("alice", "visits.age", shape=(ROWS,))
+            + p.input("bob", "visits.age", shape=(ROWS,))
+        ).sum(),
+        to="bob",
+    )
     assert "may not be revealed to ['bob']" in _refusal(client, p.build())
     p = smc.ProgramBuilder(PARTIES)
     p.output("m", p.input("carol", "visits.age", shape=(ROWS,)).sum(), to="alice")
@@ -151,12 +178,24 @@ def test_policy_violations_are_refused_with_a_reason(client: Client) -> None:
 
 def test_unknown_dataset_and_shape_mismatch(client: Client) -> None:
     p = smc.ProgramBuilder(PARTIES)
-    p.output("s", p.input("bob", "genomes", shape=(ROWS,)).sum() + p.input("alice", "visits.age", shape=(ROWS,)).sum(),
-             to="alice")
-    assert "party 'bob' refused: input 'genomes': unknown dataset 'genomes'" in _refusal(client, p.build())
+    p.output(
+        "s",
+        p.input("bob", "genomes", shape=(ROWS,)).sum()
+        + p.input("alice", "visits.age", shape=(ROWS,)).sum(),
+        to="alice",
+    )
+    assert "party 'bob' refused: input 'genomes': unknown dataset 'genomes'" in _refusal(
+        client, p.build()
+    )
     p = smc.ProgramBuilder(PARTIES)
-    p.output("s", (p.input("alice", "visits.age", shape=(ROWS + 1,)) * p.input("bob", "visits.age", shape=(ROWS + 1,))).sum(),
-             to="alice")
+    p.output(
+        "s",
+        (
+            p.input("alice", "visits.age", shape=(ROWS + 1,))
+            * p.input("bob", "visits.age", shape=(ROWS + 1,))
+        ).sum(),
+        to="alice",
+    )
     assert "declares shape (41,), dataset 'visits' gives (40,)" in _refusal(client, p.build())
 
 
@@ -171,12 +210,23 @@ def test_explicit_bindings(client: Client) -> None:
 
 def _raw_submit(dep: LocalDeployment, program_bytes: bytes, manifest_hash: str) -> grpc.RpcError:
     creds = pki.Credentials.from_dir(dep.keys, "analyst")
-    man = Manifest(task_id=hashlib.sha256(program_bytes).hexdigest()[:32], client="analyst",
-                   program_sha256=manifest_hash, parties=PARTIES, suite="rss3", created_ms=now_ms(),
-                   deadline_ms=now_ms() + 30_000).to_bytes()
+    man = Manifest(
+        task_id=hashlib.sha256(program_bytes).hexdigest()[:32],
+        client="analyst",
+        program_sha256=manifest_hash,
+        parties=PARTIES,
+        suite="rss3",
+        created_ms=now_ms(),
+        deadline_ms=now_ms() + 30_000,
+    ).to_bytes()
     req = hub_pb2.SubmitRequest(
-        manifest=task_pb2.SignedManifest(manifest=man, signature=creds.sign(man), client_cert=creds.cert_pem),
-        program=task_pb2.Program(canonical=program_bytes, sha256=hashlib.sha256(program_bytes).hexdigest()))
+        manifest=task_pb2.SignedManifest(
+            manifest=man, signature=creds.sign(man), client_cert=creds.cert_pem
+        ),
+        program=task_pb2.Program(
+            canonical=program_bytes, sha256=hashlib.sha256(program_bytes).hexdigest()
+        ),
+    )
     with dep.client("analyst") as c:
         try:
             c.stub.Submit(req, timeout=60)
@@ -188,7 +238,9 @@ def _raw_submit(dep: LocalDeployment, program_bytes: bytes, manifest_hash: str) 
 def test_program_hash_mismatch_and_oversized_program(dep: LocalDeployment) -> None:
     blob = stats_program().to_bytes()
     err = _raw_submit(dep, blob, "0" * 64)
-    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "program hash mismatch" in str(err.details())
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "program hash mismatch" in str(
+        err.details()
+    )
     big = b" " * (65 << 20)
     err = _raw_submit(dep, big, hashlib.sha256(big).hexdigest())
     assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -197,23 +249,40 @@ def test_program_hash_mismatch_and_oversized_program(dep: LocalDeployment) -> No
 def test_malformed_program_is_refused_by_the_parties(dep: LocalDeployment, client: Client) -> None:
     blob = b'{"version":1,"parties":["alice","bob","carol"],"nodes":"oops"}'
     creds = pki.Credentials.from_dir(dep.keys, "analyst")
-    man = Manifest(task_id="c" * 32, client="analyst", program_sha256=hashlib.sha256(blob).hexdigest(),
-                   parties=PARTIES, suite="rss3", created_ms=now_ms(), deadline_ms=now_ms() + 30_000)
+    man = Manifest(
+        task_id="c" * 32,
+        client="analyst",
+        program_sha256=hashlib.sha256(blob).hexdigest(),
+        parties=PARTIES,
+        suite="rss3",
+        created_ms=now_ms(),
+        deadline_ms=now_ms() + 30_000,
+    )
     mb = man.to_bytes()
-    client.stub.Submit(hub_pb2.SubmitRequest(
-        manifest=task_pb2.SignedManifest(manifest=mb, signature=creds.sign(mb), client_cert=creds.cert_pem),
-        program=task_pb2.Program(canonical=blob, sha256=man.program_sha256)), timeout=30)
+    client.stub.Submit(
+        hub_pb2.SubmitRequest(
+            manifest=task_pb2.SignedManifest(
+                manifest=mb, signature=creds.sign(mb), client_cert=creds.cert_pem
+            ),
+            program=task_pb2.Program(canonical=blob, sha256=man.program_sha256),
+        ),
+        timeout=30,
+    )
     from smc.party.client import Task
 
-    with pytest.raises(TaskFailed, match="malformed program: program: field 'frac_bits'|malformed program"):
+    with pytest.raises(TaskFailed, match="malformed program"):
         Task(client, man, None, time.perf_counter()).wait()
 
 
-def test_unauthenticated_and_foreign_clients_are_refused(dep: LocalDeployment, tmp_path: Path) -> None:
+def test_unauthenticated_and_foreign_clients_are_refused(
+    dep: LocalDeployment, tmp_path: Path
+) -> None:
     ca = (dep.keys / "ca.crt").read_bytes()
     opts = [("grpc.ssl_target_name_override", "hub")]
-    for channel in (grpc.secure_channel(dep.hub_address, grpc.ssl_channel_credentials(ca), opts),
-                    grpc.insecure_channel(dep.hub_address)):
+    for channel in (
+        grpc.secure_channel(dep.hub_address, grpc.ssl_channel_credentials(ca), opts),
+        grpc.insecure_channel(dep.hub_address),
+    ):
         with pytest.raises(grpc.RpcError) as err:
             hub_pb2_grpc.HubStub(channel).ListParties(hub_pb2.ListPartiesRequest(), timeout=10)
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE
@@ -227,7 +296,10 @@ def test_unauthenticated_and_foreign_clients_are_refused(dep: LocalDeployment, t
 
 
 def test_unauthorised_client_and_party_certificates_cannot_submit(dep: LocalDeployment) -> None:
-    with dep.client("eve") as eve, pytest.raises(HubRequestError, match="'eve' is not authorised") as err:
+    with (
+        dep.client("eve") as eve,
+        pytest.raises(HubRequestError, match="'eve' is not authorised") as err,
+    ):
         eve.run(stats_program(), deadline_s=30)
     assert err.value.code == "PERMISSION_DENIED"
     alice = Client(dep.hub_address, pki.Credentials.from_dir(dep.keys, "alice"), "hub")
@@ -257,14 +329,22 @@ def test_health_service(dep: LocalDeployment) -> None:
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     creds = pki.Credentials.from_dir(dep.keys, "analyst")
-    ch = grpc.secure_channel(dep.hub_address, grpc.ssl_channel_credentials(creds.ca_pem, creds.key_pem, creds.cert_pem),
-                             [("grpc.ssl_target_name_override", "hub")])
-    reply = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service="smc.v1.Hub"), timeout=10)
+    ch = grpc.secure_channel(
+        dep.hub_address,
+        grpc.ssl_channel_credentials(creds.ca_pem, creds.key_pem, creds.cert_pem),
+        [("grpc.ssl_target_name_override", "hub")],
+    )
+    reply = health_pb2_grpc.HealthStub(ch).Check(
+        health_pb2.HealthCheckRequest(service="smc.v1.Hub"), timeout=10
+    )
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
     ch.close()
     address = dep.procs["alice"].info["health"]  # each party daemon serves grpc.health.v1 too
-    ch = grpc.secure_channel(address, grpc.ssl_channel_credentials(creds.ca_pem, creds.key_pem, creds.cert_pem),
-                             [("grpc.ssl_target_name_override", "alice")])
+    ch = grpc.secure_channel(
+        address,
+        grpc.ssl_channel_credentials(creds.ca_pem, creds.key_pem, creds.cert_pem),
+        [("grpc.ssl_target_name_override", "alice")],
+    )
     reply = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=10)
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
     ch.close()
@@ -277,7 +357,25 @@ def test_deadline_fails_a_slow_task(client: Client) -> None:
     assert time.monotonic() - start < 15
 
 
-def test_party_dying_mid_task_fails_the_task_then_it_rejoins(dep: LocalDeployment, client: Client) -> None:
+def test_client_can_cancel_a_running_task(dep: LocalDeployment, client: Client) -> None:
+    task = client.submit(chain_program(400), deadline_s=60)
+    _started(task)
+    task.cancel("changed my mind")
+    with pytest.raises(TaskFailed) as err:
+        task.wait()
+    assert (
+        err.value.state == "cancelled"
+        and "cancelled by analyst: changed my mind" in err.value.reason
+    )
+    deadline = time.monotonic() + 10  # the parties abort their sessions and audit it
+    while "cancelled by the hub" not in (dep.root / "audit" / "bob.log").read_text():
+        assert time.monotonic() < deadline, "bob did not abort the cancelled task"
+        time.sleep(0.1)
+
+
+def test_party_dying_mid_task_fails_the_task_then_it_rejoins(
+    dep: LocalDeployment, client: Client
+) -> None:
     task = client.submit(chain_program(400), deadline_s=60)
     _started(task)
     time.sleep(0.3)
@@ -291,7 +389,9 @@ def test_party_dying_mid_task_fails_the_task_then_it_rejoins(dep: LocalDeploymen
     assert float(client.run(stats_program(), deadline_s=60)["alice"]["mean_age"]) > 0
 
 
-def test_hub_restart_keeps_finished_tasks_and_fails_running_ones(dep: LocalDeployment, client: Client) -> None:
+def test_hub_restart_keeps_finished_tasks_and_fails_running_ones(
+    dep: LocalDeployment, client: Client
+) -> None:
     finished = client.submit(stats_program(), deadline_s=60)
     first = finished.wait()
     running = client.submit(chain_program(400), deadline_s=60)
@@ -300,7 +400,9 @@ def test_hub_restart_keeps_finished_tasks_and_fails_running_ones(dep: LocalDeplo
     dep.restart_hub()
     st = finished.status()
     assert st.state == "succeeded"
-    assert finished._open(st)["alice"]["mean_age"] == first["alice"]["mean_age"]  # still decryptable
+    assert (
+        finished._open(st)["alice"]["mean_age"] == first["alice"]["mean_age"]
+    )  # still decryptable
     st = running.status()
     assert st.state == "failed" and "hub restarted while the task was unfinished" in st.reason
     deadline = time.monotonic() + 20  # the daemons reconnect by themselves

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from smc.hub import pki
 from smc.hub.core import HubCore, HubError
 from smc.hub.manifest import Manifest
@@ -36,39 +35,62 @@ def ident(ca: Path, name: str) -> pki.Identity:
 
 
 def hub(ca: Path, db: Path, **kw: Any) -> HubCore:
-    return HubCore(SqliteTaskStore(db), (ca / "ca.crt").read_bytes(), clients=frozenset({"analyst"}), **kw)
+    return HubCore(
+        SqliteTaskStore(db), (ca / "ca.crt").read_bytes(), clients=frozenset({"analyst"}), **kw
+    )
 
 
 def online(core: HubCore, ca: Path) -> dict[str, queue.Queue[hub_pb2.PartyCommand | None]]:
     inboxes = {}
     for n in PARTIES:
         creds = pki.Credentials.from_dir(ca, n)
-        core.register(creds.identity, creds.cert_pem, hub_pb2.RegisterRequest(
-            endpoint=f"127.0.0.1:{1000 + len(n)}", suites=["rss3", "additive"]))
+        core.register(
+            creds.identity,
+            creds.cert_pem,
+            hub_pb2.RegisterRequest(
+                endpoint=f"127.0.0.1:{1000 + len(n)}", suites=["rss3", "additive"]
+            ),
+        )
         got = core.registry.attach(n)
         assert got is not None
         inboxes[n] = got[0]
     return inboxes
 
 
-def request(ca: Path, client: str = "analyst", program: bytes = PROGRAM, deadline_s: float = 30,
-            **kw: Any) -> hub_pb2.SubmitRequest:
+def request(
+    ca: Path, client: str = "analyst", program: bytes = PROGRAM, deadline_s: float = 30, **kw: Any
+) -> hub_pb2.SubmitRequest:
     creds = pki.Credentials.from_dir(ca, client)
     digest = hashlib.sha256(program).hexdigest()
-    fields: dict[str, Any] = dict(task_id=secrets.token_hex(16), client=client, program_sha256=digest,
-                                  parties=PARTIES, suite="rss3", created_ms=now_ms(),
-                                  deadline_ms=now_ms() + int(deadline_s * 1000))
+    fields: dict[str, Any] = dict(
+        task_id=secrets.token_hex(16),
+        client=client,
+        program_sha256=digest,
+        parties=PARTIES,
+        suite="rss3",
+        created_ms=now_ms(),
+        deadline_ms=now_ms() + int(deadline_s * 1000),
+    )
     fields.update(kw)
     blob = Manifest(**fields).to_bytes()
     return hub_pb2.SubmitRequest(
-        manifest=task_pb2.SignedManifest(manifest=blob, signature=creds.sign(blob), client_cert=creds.cert_pem),
-        program=task_pb2.Program(canonical=program, sha256=digest))
+        manifest=task_pb2.SignedManifest(
+            manifest=blob, signature=creds.sign(blob), client_cert=creds.cert_pem
+        ),
+        program=task_pb2.Program(canonical=program, sha256=digest),
+    )
 
 
 def accept(core: HubCore, ca: Path, task_id: str, names: tuple[str, ...] = PARTIES) -> None:
     for n in names:
-        core.answer(ident(ca, n), hub_pb2.OfferAnswer(
-            task_id=task_id, accept=True, announcement=task_pb2.Announcement(body=b"k-" + n.encode(), signature=b"s")))
+        core.answer(
+            ident(ca, n),
+            hub_pb2.OfferAnswer(
+                task_id=task_id,
+                accept=True,
+                announcement=task_pb2.Announcement(body=b"k-" + n.encode(), signature=b"s"),
+            ),
+        )
 
 
 def drain(q: queue.Queue[hub_pb2.PartyCommand | None]) -> list[str]:
@@ -89,7 +111,9 @@ def test_a_task_goes_from_offer_to_success(ca: Path, tmp_path: Path) -> None:
     assert core._authorise_relay(task_id, "alice", "bob") is None
     assert "not a link" in str(core._authorise_relay(task_id, "alice", "mallory"))
     for n in PARTIES:
-        res = [task_pb2.EncryptedResult(party=n, nonce=b"n", ciphertext=b"c")] if n == "carol" else []
+        res = (
+            [task_pb2.EncryptedResult(party=n, nonce=b"n", ciphertext=b"c")] if n == "carol" else []
+        )
         core.report(ident(ca, n), hub_pb2.TaskReport(task_id=task_id, kind="done", results=res))
     st = core.status(ident(ca, "analyst"), task_id)
     assert st.state == "succeeded" and [r.party for r in st.results] == ["carol"]
@@ -101,16 +125,25 @@ def test_a_task_goes_from_offer_to_success(ca: Path, tmp_path: Path) -> None:
         core.status(ident(ca, "eve"), task_id)
 
 
-@pytest.mark.parametrize("who, change, code, message", [
-    ("alice", {}, "denied", "only client certificates"),
-    ("eve", {}, "denied", "not authorised to submit"),
-    ("analyst", {"client": "eve"}, "denied", "names client 'eve'"),
-    ("analyst", {"program": b"other"}, "invalid", "program hash mismatch"),
-    ("analyst", {"parties": ("alice", "bob", "dave")}, "precondition", "'dave' is not registered"),
-    ("analyst", {"deadline_s": 10**6}, "invalid", "deadline is more than"),
-])
-def test_intake_refusals(ca: Path, tmp_path: Path, who: str, change: dict[str, Any], code: str,
-                         message: str) -> None:
+@pytest.mark.parametrize(
+    "who, change, code, message",
+    [
+        ("alice", {}, "denied", "only client certificates"),
+        ("eve", {}, "denied", "not authorised to submit"),
+        ("analyst", {"client": "eve"}, "denied", "names client 'eve'"),
+        ("analyst", {"program": b"other"}, "invalid", "program hash mismatch"),
+        (
+            "analyst",
+            {"parties": ("alice", "bob", "dave")},
+            "precondition",
+            "'dave' is not registered",
+        ),
+        ("analyst", {"deadline_s": 10**6}, "invalid", "deadline is more than"),
+    ],
+)
+def test_intake_refusals(
+    ca: Path, tmp_path: Path, who: str, change: dict[str, Any], code: str, message: str
+) -> None:
     core = hub(ca, tmp_path / "hub.db")
     online(core, ca)
     kw = dict(change)
@@ -147,13 +180,19 @@ def test_offline_party_is_refused_at_intake(ca: Path, tmp_path: Path) -> None:
         core.submit(ident(ca, "analyst"), request(ca))
 
 
-def test_refusal_fails_the_task_with_the_reason_and_cancels_the_others(ca: Path, tmp_path: Path) -> None:
+def test_refusal_fails_the_task_with_the_reason_and_cancels_the_others(
+    ca: Path, tmp_path: Path
+) -> None:
     core = hub(ca, tmp_path / "hub.db")
     inboxes = online(core, ca)
     task_id = core.submit(ident(ca, "analyst"), request(ca))
     accept(core, ca, task_id, ("alice",))
-    core.answer(ident(ca, "bob"), hub_pb2.OfferAnswer(task_id=task_id, accept=False,
-                                                      reason="dataset 'x' may not be revealed to ['eve']"))
+    core.answer(
+        ident(ca, "bob"),
+        hub_pb2.OfferAnswer(
+            task_id=task_id, accept=False, reason="dataset 'x' may not be revealed to ['eve']"
+        ),
+    )
     st = core.status(ident(ca, "analyst"), task_id)
     assert st.state == "failed"
     assert st.reason == "party 'bob' refused: dataset 'x' may not be revealed to ['eve']"
@@ -167,7 +206,9 @@ def test_party_going_offline_fails_its_running_tasks(ca: Path, tmp_path: Path) -
     accept(core, ca, task_id)
     core.detached("carol", core.registry.get("carol").generation, "its connection closed")  # type: ignore[union-attr]
     st = core.status(ident(ca, "analyst"), task_id)
-    assert st.state == "failed" and "party 'carol' went offline (its connection closed)" in st.reason
+    assert (
+        st.state == "failed" and "party 'carol' went offline (its connection closed)" in st.reason
+    )
 
 
 def test_deadline_and_queue(ca: Path, tmp_path: Path) -> None:
@@ -192,8 +233,14 @@ def test_restart_keeps_finished_tasks_and_fails_unfinished_ones(ca: Path, tmp_pa
     done = core.submit(ident(ca, "analyst"), request(ca))
     accept(core, ca, done)
     for n in PARTIES:
-        core.report(ident(ca, n), hub_pb2.TaskReport(task_id=done, kind="done", results=[
-            task_pb2.EncryptedResult(party=n, nonce=b"n", ciphertext=b"sealed")]))
+        core.report(
+            ident(ca, n),
+            hub_pb2.TaskReport(
+                task_id=done,
+                kind="done",
+                results=[task_pb2.EncryptedResult(party=n, nonce=b"n", ciphertext=b"sealed")],
+            ),
+        )
     running = core.submit(ident(ca, "analyst"), request(ca))
     accept(core, ca, running)
     core.store.close()
@@ -220,5 +267,8 @@ def test_relay_refuses_oversized_chunks_and_foreign_links(ca: Path, tmp_path: Pa
     assert delivered is not None and delivered.peer == "alice"  # the hub stamps the sender
     big = hub_pb2.RelayFrame(task_id=task_id, peer="bob", seq=1, payload=b"x" * (MAX_PAYLOAD + 1))
     assert "above the" in str(core.relay.forward("alice", big))
-    assert "not a link" in str(core.relay.forward("alice", hub_pb2.RelayFrame(
-        task_id=task_id, peer="mallory", seq=0, payload=b"x")))
+    assert "not a link" in str(
+        core.relay.forward(
+            "alice", hub_pb2.RelayFrame(task_id=task_id, peer="mallory", seq=0, payload=b"x")
+        )
+    )

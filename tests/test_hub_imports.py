@@ -13,8 +13,19 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-ENGINE = ["smc/ring.py", "smc/encoding.py", "smc/prg.py", "smc/config.py", "smc/transport.py",
-          "smc/ir.py", "smc/api.py", "smc/executor.py", "smc/runtime.py", "smc/protocols", "smc/kernels"]
+ENGINE = [
+    "smc/ring.py",
+    "smc/encoding.py",
+    "smc/prg.py",
+    "smc/config.py",
+    "smc/transport.py",
+    "smc/ir.py",
+    "smc/api.py",
+    "smc/executor.py",
+    "smc/runtime.py",
+    "smc/protocols",
+    "smc/kernels",
+]
 
 
 def imports(path: Path) -> set[str]:
@@ -49,8 +60,19 @@ def offending(paths: list[Path], forbidden: tuple[str, ...]) -> list[str]:
 def test_hub_imports_no_numpy_and_no_share_arithmetic() -> None:
     hub = files("hub")
     assert hub
-    assert not offending(hub, ("numpy", "numba", "smc.protocols", "smc.kernels", "smc.executor",
-                               "smc.api", "smc.ir", "smc.party"))
+    assert not offending(
+        hub,
+        (
+            "numpy",
+            "numba",
+            "smc.protocols",
+            "smc.kernels",
+            "smc.executor",
+            "smc.api",
+            "smc.ir",
+            "smc.party",
+        ),
+    )
 
 
 def test_engine_imports_no_network_or_deployment_code() -> None:
@@ -59,7 +81,9 @@ def test_engine_imports_no_network_or_deployment_code() -> None:
     assert not offending(engine, ("grpc", "google.protobuf", "smc.hub", "smc.party", "smc.proto"))
 
 
-@pytest.mark.parametrize("module", ["smc.hub.core", "smc.hub.server", "smc.hub.relay", "smc.hub.store"])
+@pytest.mark.parametrize(
+    "module", ["smc.hub.core", "smc.hub.server", "smc.hub.relay", "smc.hub.store"]
+)
 def test_hub_modules_import_without_engine_arithmetic(module: str) -> None:
     import importlib
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from smc.hub import pki
 
 from smc.cli import main
-from smc.hub import pki
 
 
 @pytest.fixture(scope="module")

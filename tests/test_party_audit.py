@@ -6,16 +6,23 @@ import json
 from pathlib import Path
 
 import pytest
+from smc.party.audit import GENESIS, AuditError, AuditLog, entry_hash, verify
 
 from smc.cli import main
-from smc.party.audit import GENESIS, AuditError, AuditLog, entry_hash, verify
 
 
 def _log(path: Path, n: int = 4) -> AuditLog:
     log = AuditLog(path)
     for k in range(n):
-        log.append("completed", task_id=f"{k:032x}", program_sha256="ab" * 32, datasets=["visits"],
-                   peers=["bob", "carol"], recipients=["alice"], outcome="ok")
+        log.append(
+            "completed",
+            task_id=f"{k:032x}",
+            program_sha256="ab" * 32,
+            datasets=["visits"],
+            peers=["bob", "carol"],
+            recipients=["alice"],
+            outcome="ok",
+        )
     return log
 
 
@@ -24,7 +31,9 @@ def _lines(path: Path) -> list[dict[str, object]]:
 
 
 def _write(path: Path, entries: list[dict[str, object]]) -> None:
-    path.write_text("".join(json.dumps(e, sort_keys=True, separators=(",", ":")) + "\n" for e in entries))
+    path.write_text(
+        "".join(json.dumps(e, sort_keys=True, separators=(",", ":")) + "\n" for e in entries)
+    )
 
 
 def test_chain_verifies_and_reopens(tmp_path: Path) -> None:
@@ -57,7 +66,7 @@ def test_tampering_is_detected(tmp_path: Path, attack: str) -> None:
     _write(path, entries)
     if attack == "garbage":
         path.write_text(path.read_text() + "not json\n")
-    with pytest.raises(AuditError, match="line [23]|line 5"):
+    with pytest.raises(AuditError, match=r"line [235]"):
         verify(path)
     with pytest.raises(AuditError):
         AuditLog(path)  # a daemon refuses to start on a tampered log

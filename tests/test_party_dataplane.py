@@ -8,15 +8,9 @@ import ssl
 import struct
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-import smc
-from smc.config import FixedPointConfig, SessionConfig
-from smc.errors import ProtocolError, TransportError
-from smc.executor import Executor
 from smc.hub import pki
 from smc.hub.tls import ssl_context
 from smc.party import keyex, results
@@ -24,6 +18,11 @@ from smc.party.dataplane import DataPlaneServer, DirectLink, Inbox, PeerGone
 from smc.party.relay import RelayReceiver
 from smc.party.transport import PeerTransport
 from smc.proto.v1 import hub_pb2
+
+import smc
+from smc.config import FixedPointConfig, SessionConfig
+from smc.errors import ProtocolError, TransportError
+from smc.executor import Executor
 
 NAMES = ("alice", "bob", "carol")
 TASK = "7" * 32
@@ -104,7 +103,9 @@ def test_dialling_the_wrong_party_is_detected(keys: dict[str, pki.Credentials], 
         DirectLink.dial(keys["alice"], _endpoint(server), task_id=TASK, me="alice", peer="carol")
 
 
-def test_links_for_unknown_tasks_and_second_links_are_refused(keys: dict[str, pki.Credentials], bob) -> None:  # type: ignore[no-untyped-def]
+def test_links_for_unknown_tasks_and_second_links_are_refused(
+    keys: dict[str, pki.Credentials], bob
+) -> None:  # type: ignore[no-untyped-def]
     server, inbox = bob
     DirectLink.dial(keys["alice"], _endpoint(server), task_id="0" * 32, me="alice", peer="bob")
     first = DirectLink.dial(keys["alice"], _endpoint(server), task_id=TASK, me="alice", peer="bob")
@@ -146,11 +147,17 @@ def _session(keys: dict[str, pki.Credentials], program: smc.Program, duplicate: 
         servers[n].open(inboxes[n])
     transports, rings = {}, {}
     for i, n in enumerate(NAMES):
-        secrets = {j: keyex.derive_pair(eph[n], n, p, keyex.public_hex(eph[p]), MANIFEST)
-                   for j, p in enumerate(NAMES) if p != n}
+        secrets = {
+            j: keyex.derive_pair(eph[n], n, p, keyex.public_hex(eph[p]), MANIFEST)
+            for j, p in enumerate(NAMES)
+            if p != n
+        }
         rings[n] = keyex.keyring(i, secrets, TASK)
-        links = {j: DirectLink.dial(keys[n], _endpoint(servers[p]), task_id=TASK, me=n, peer=p)
-                 for j, p in enumerate(NAMES) if p != n}
+        links = {
+            j: DirectLink.dial(keys[n], _endpoint(servers[p]), task_id=TASK, me=n, peer=p)
+            for j, p in enumerate(NAMES)
+            if p != n
+        }
         if n == duplicate:
             link = links[(i + 1) % 3]
             original = link.send
@@ -160,14 +167,22 @@ def _session(keys: dict[str, pki.Credentials], program: smc.Program, duplicate: 
     return servers, transports, rings, config
 
 
-def _run_all(program: smc.Program, inputs: dict[str, dict[str, np.ndarray]], servers, transports,  # type: ignore[no-untyped-def]
-             rings, config) -> tuple[dict[str, object], dict[str, BaseException]]:
+def _run_all(
+    program: smc.Program,
+    inputs: dict[str, dict[str, np.ndarray]],
+    servers,
+    transports,  # type: ignore[no-untyped-def]
+    rings,
+    config,
+) -> tuple[dict[str, object], dict[str, BaseException]]:
     out: dict[str, object] = {}
     errors: dict[str, BaseException] = {}
 
     def work(i: int, n: str) -> None:
         try:
-            out[n] = Executor(program, config, i, transports[n], rings[n], recv_timeout=10).run(inputs.get(n, {}))
+            out[n] = Executor(program, config, i, transports[n], rings[n], recv_timeout=10).run(
+                inputs.get(n, {})
+            )
         except BaseException as exc:
             errors[n] = exc
             for t in transports.values():
@@ -209,11 +224,14 @@ def test_a_duplicated_frame_is_refused(keys: dict[str, pki.Credentials]) -> None
     program = _product_program()
     inputs = {n: {k: np.ones(1000)} for n, k in zip(NAMES, "abc", strict=True)}
     _, errors = _run_all(program, inputs, *_session(keys, program, duplicate="alice"))
-    assert any(isinstance(e, ProtocolError) and "duplicated, replayed or out-of-order" in str(e)
-               for e in errors.values()), errors
+    assert any(
+        isinstance(e, ProtocolError) and "duplicated, replayed or out-of-order" in str(e)
+        for e in errors.values()
+    ), errors
 
 
 # ------------------------------------------------------------------------------ key agreement
+
 
 def test_pair_keys_agree_and_directions_differ() -> None:
     a, b = keyex.new_ephemeral(), keyex.new_ephemeral()
@@ -225,7 +243,9 @@ def test_pair_keys_agree_and_directions_differ() -> None:
     assert other.prf_key != sa.prf_key  # bound to the manifest
 
 
-def test_announcements_are_bound_to_party_task_and_manifest(keys: dict[str, pki.Credentials]) -> None:
+def test_announcements_are_bound_to_party_task_and_manifest(
+    keys: dict[str, pki.Credentials],
+) -> None:
     eph = keyex.new_ephemeral()
     body = keyex.announcement_body(TASK, "alice", keyex.public_hex(eph), MANIFEST)
     sig = keys["alice"].sign(body)
@@ -236,7 +256,9 @@ def test_announcements_are_bound_to_party_task_and_manifest(keys: dict[str, pki.
         keyex.verify_announcement(body, sig, cert, **{**kw, "task_id": "8" * 32})
     with pytest.raises(keyex.KeyExchangeError, match="does not verify"):
         keyex.verify_announcement(body, keys["bob"].sign(body), cert, **kw)
-    forged = body.replace(keyex.public_hex(eph).encode(), keyex.public_hex(keyex.new_ephemeral()).encode())
+    forged = body.replace(
+        keyex.public_hex(eph).encode(), keyex.public_hex(keyex.new_ephemeral()).encode()
+    )
     with pytest.raises(keyex.KeyExchangeError, match="does not verify"):
         keyex.verify_announcement(forged, sig, cert, **kw)
 
@@ -249,7 +271,7 @@ def test_relayed_chunks_refuse_replay_reorder_and_tampering() -> None:
     assert opener.open(chunks[0][0], False, chunks[0][1]) == b"part 0"
     with pytest.raises(keyex.KeyExchangeError, match="replayed"):
         opener.open(chunks[0][0], False, chunks[0][1])
-    with pytest.raises(keyex.KeyExchangeError, match="chunk 2 .* where chunk 1 was due"):
+    with pytest.raises(keyex.KeyExchangeError, match=r"chunk 2 .* where chunk 1 was due"):
         opener.open(chunks[2][0], True, chunks[2][1])
     with pytest.raises(keyex.KeyExchangeError, match="failed authentication"):
         opener.open(chunks[1][0], True, chunks[1][1])  # end-of-frame flag changed by the relay
@@ -265,7 +287,9 @@ def test_relay_receiver_reassembles_frames_and_fails_on_replay() -> None:
     frames = []
     for part, last in ((b"ab", False), (b"cd", True)):
         seq, ct = sealer.seal(part, last)
-        frames.append(hub_pb2.RelayFrame(task_id=TASK, peer="alice", seq=seq, last=last, payload=ct))
+        frames.append(
+            hub_pb2.RelayFrame(task_id=TASK, peer="alice", seq=seq, last=last, payload=ct)
+        )
     for f in frames:
         recv.feed(f)
     assert inbox.get("alice", 1.0) == b"abcd"
@@ -282,9 +306,14 @@ def test_results_are_sealed_to_the_client_and_checked() -> None:
     party, client = keyex.new_ephemeral(), keyex.new_ephemeral()
     kw = {"manifest_sha256": MANIFEST, "task_id": TASK, "party": "alice"}
     nonce, ct = keyex.seal_result(party, keyex.public_hex(client), plaintext=plain, **kw)
-    assert keyex.open_result(client, keyex.public_hex(party), nonce=nonce, ciphertext=ct, **kw) == plain
+    assert (
+        keyex.open_result(client, keyex.public_hex(party), nonce=nonce, ciphertext=ct, **kw)
+        == plain
+    )
     with pytest.raises(keyex.KeyExchangeError, match="failed authentication"):
-        keyex.open_result(client, keyex.public_hex(keyex.new_ephemeral()), nonce=nonce, ciphertext=ct, **kw)
+        keyex.open_result(
+            client, keyex.public_hex(keyex.new_ephemeral()), nonce=nonce, ciphertext=ct, **kw
+        )
     with pytest.raises(results.ResultFormatError):
         results.decode(plain[:-3])
     with pytest.raises(results.ResultFormatError):
@@ -299,8 +328,8 @@ def test_transport_abort_wakes_a_blocked_receiver() -> None:
     with pytest.raises(TransportError, match="cancelled by the hub"):
         t.recv(0)
     assert time.monotonic() - start < 5
-    t2 = PeerTransport(1, ("alice", "bob"), {}, Inbox(TASK, "bob", ("alice",)), deadline=time.monotonic() + 0.2)
+    t2 = PeerTransport(
+        1, ("alice", "bob"), {}, Inbox(TASK, "bob", ("alice",)), deadline=time.monotonic() + 0.2
+    )
     with pytest.raises(TransportError, match="no frame from 'alice'"):
         t2.recv(0)
-
-

@@ -10,8 +10,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-import smc
 from smc.hub import pki
 from smc.hub.manifest import Manifest
 from smc.hub.store import now_ms
@@ -22,6 +20,8 @@ from smc.party.daemon import PartyDaemon
 from smc.party.launch import to_toml
 from smc.party.wire import program_pb
 from smc.proto.v1 import hub_pb2, task_pb2
+
+import smc
 
 PARTIES = ("alice", "bob", "carol")
 
@@ -56,12 +56,20 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def daemon(keys: Path, tmp_path: Path) -> PartyDaemon:
     np.save(tmp_path / "v.npy", np.arange(4.0))
-    text = to_toml({
-        "party": {"name": "alice", "cert": str(keys / "alice.crt"), "key": str(keys / "alice.key"),
-                  "ca": str(keys / "ca.crt"), "hubs": ["127.0.0.1:1"], "audit_log": "audit.log"},
-        "datasets.v": {"path": "v.npy", "shape": [4]},
-        "datasets.v.policy": {"any_program": True, "recipients": ["alice", "analyst"]},
-    })
+    text = to_toml(
+        {
+            "party": {
+                "name": "alice",
+                "cert": str(keys / "alice.crt"),
+                "key": str(keys / "alice.key"),
+                "ca": str(keys / "ca.crt"),
+                "hubs": ["127.0.0.1:1"],
+                "audit_log": "audit.log",
+            },
+            "datasets.v": {"path": "v.npy", "shape": [4]},
+            "datasets.v.policy": {"any_program": True, "recipients": ["alice", "analyst"]},
+        }
+    )
     (tmp_path / "alice.toml").write_text(text)
     d = PartyDaemon(party_config.load(tmp_path / "alice.toml"))
     yield d
@@ -70,23 +78,42 @@ def daemon(keys: Path, tmp_path: Path) -> PartyDaemon:
 
 def _program() -> smc.Program:
     p = smc.ProgramBuilder(PARTIES)
-    p.output("s", (p.input("alice", "v", shape=(4,)) + p.input("bob", "v", shape=(4,))).sum(), to="alice")
+    p.output(
+        "s", (p.input("alice", "v", shape=(4,)) + p.input("bob", "v", shape=(4,))).sum(), to="alice"
+    )
     return p.build()
 
 
-def offer(keys: Path, program: smc.Program | None = None, client_dir: Path | None = None,
-          **changes: Any) -> hub_pb2.TaskOffer:
+def offer(
+    keys: Path, program: smc.Program | None = None, client_dir: Path | None = None, **changes: Any
+) -> hub_pb2.TaskOffer:
     program = program or _program()
     creds = pki.Credentials.from_dir(client_dir or keys, "analyst")
-    man = Manifest(task_id=changes.pop("task_id", "d" * 32), client="analyst", program_sha256=program.hash,
-                   parties=PARTIES, suite="rss3", created_ms=now_ms() - 10,
-                   deadline_ms=changes.pop("deadline_ms", now_ms() + 60_000), result_key="ee" * 32)
+    man = Manifest(
+        task_id=changes.pop("task_id", "d" * 32),
+        client="analyst",
+        program_sha256=program.hash,
+        parties=PARTIES,
+        suite="rss3",
+        created_ms=now_ms() - 10,
+        deadline_ms=changes.pop("deadline_ms", now_ms() + 60_000),
+        result_key="ee" * 32,
+    )
     blob = man.to_bytes()
-    participants = [task_pb2.Participant(name=n, role="party", endpoint="", cert=(keys / f"{n}.crt").read_bytes())
-                    for n in PARTIES]
+    participants = [
+        task_pb2.Participant(
+            name=n, role="party", endpoint="", cert=(keys / f"{n}.crt").read_bytes()
+        )
+        for n in PARTIES
+    ]
     return hub_pb2.TaskOffer(
-        task_id=man.task_id, program=program_pb(program), participants=participants,
-        manifest=task_pb2.SignedManifest(manifest=blob, signature=creds.sign(blob), client_cert=creds.cert_pem))
+        task_id=man.task_id,
+        program=program_pb(program),
+        participants=participants,
+        manifest=task_pb2.SignedManifest(
+            manifest=blob, signature=creds.sign(blob), client_cert=creds.cert_pem
+        ),
+    )
 
 
 def answer(daemon: PartyDaemon, msg: hub_pb2.TaskOffer) -> hub_pb2.OfferAnswer:
@@ -101,9 +128,14 @@ def test_a_valid_offer_is_accepted_with_a_signed_key(daemon: PartyDaemon, keys: 
     ans = answer(daemon, msg)
     assert ans.accept, ans.reason
     body = json.loads(ans.announcement.body)
-    key = keyex.verify_announcement(ans.announcement.body, ans.announcement.signature,
-                                    (keys / "alice.crt").read_bytes(), task_id="d" * 32, party="alice",
-                                    manifest_sha256=hashlib.sha256(msg.manifest.manifest).hexdigest())
+    key = keyex.verify_announcement(
+        ans.announcement.body,
+        ans.announcement.signature,
+        (keys / "alice.crt").read_bytes(),
+        task_id="d" * 32,
+        party="alice",
+        manifest_sha256=hashlib.sha256(msg.manifest.manifest).hexdigest(),
+    )
     assert key == body["x25519"]
 
 
@@ -132,15 +164,19 @@ def _tamper(keys: Path, how: str) -> hub_pb2.TaskOffer:
     return msg
 
 
-@pytest.mark.parametrize("how, reason", [
-    ("program", "program hash mismatch"),
-    ("manifest", "client authentication failed: manifest: signature does not verify"),
-    ("peer", "participant 'bob': certificate was not issued by this deployment's CA"),
-    ("peer-name", "participant 'bob': certificate names 'carol'"),
-    ("malformed", "malformed program"),
-])
-def test_tampered_offers_are_refused_and_audited(daemon: PartyDaemon, keys: Path, how: str,
-                                                 reason: str) -> None:
+@pytest.mark.parametrize(
+    "how, reason",
+    [
+        ("program", "program hash mismatch"),
+        ("manifest", "client authentication failed: manifest: signature does not verify"),
+        ("peer", "participant 'bob': certificate was not issued by this deployment's CA"),
+        ("peer-name", "participant 'bob': certificate names 'carol'"),
+        ("malformed", "malformed program"),
+    ],
+)
+def test_tampered_offers_are_refused_and_audited(
+    daemon: PartyDaemon, keys: Path, how: str, reason: str
+) -> None:
     ans = answer(daemon, _tamper(keys, how))
     assert not ans.accept and reason in ans.reason
     count, _ = verify(daemon.config.audit_log)

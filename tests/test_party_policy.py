@@ -7,18 +7,26 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-import smc
 from smc.hub.manifest import Binding, Manifest, ManifestError
 from smc.party import circuits, config, datasets, policy
 
+import smc
+
 PARTIES = ("alice", "bob", "carol")
+HEAD = '[party]\nname = "a"\nhubs = ["h:1"]\ncert="c"\nkey="k"\nca="ca"\n'
 
 
 def _manifest(program: smc.Program, **kw: Any) -> Manifest:
-    base: dict[str, Any] = dict(task_id="a" * 32, client="analyst", program_sha256=program.hash,
-                                parties=program.parties, suite="rss3", created_ms=1, deadline_ms=2,
-                                result_key="")
+    base: dict[str, Any] = dict(
+        task_id="a" * 32,
+        client="analyst",
+        program_sha256=program.hash,
+        parties=program.parties,
+        suite="rss3",
+        created_ms=1,
+        deadline_ms=2,
+        result_key="",
+    )
     base.update(kw)
     return Manifest(**base)
 
@@ -63,22 +71,37 @@ def test_config_parses_and_resolves_paths(tmp_path: Path) -> None:
     assert cfg.datasets["grid"].format == "npy"
 
 
-@pytest.mark.parametrize("bad, message", [
-    ('[party]\nname = "a"\nhubs = ["h:1"]\ncert="c"\nkey="k"\nca="ca"\ntypo = 1\n', "unknown keys"),
-    ('[party]\nname = "a"\nhubs = ["h:1"]\ncert="c"\nkey="k"\nca="ca"\n[datasets.d]\npath = "d.csv"\n',
-     "needs its schema"),
-    ('[party]\nname = "a"\nhubs = ["h:1"]\ncert="c"\nkey="k"\nca="ca"\n[datasets.d]\npath = "d.csv"\n'
-     'columns = { x = "fixed" }\n[datasets.d.policy]\nprograms = ["nothex"]\n', "not a lowercase"),
-    ('[party]\nname = "a"\nhubs = []\ncert="c"\nkey="k"\nca="ca"\n', "host:port"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (
+            '[party]\nname = "a"\nhubs = ["h:1"]\ncert="c"\nkey="k"\nca="ca"\ntypo = 1\n',
+            "unknown keys",
+        ),
+        (
+            HEAD + '[datasets.d]\npath = "d.csv"\n',
+            "needs its schema",
+        ),
+        (
+            HEAD + '[datasets.d]\npath = "d.csv"\n'
+            'columns = { x = "fixed" }\n[datasets.d.policy]\nprograms = ["nothex"]\n',
+            "not a lowercase",
+        ),
+        ('[party]\nname = "a"\nhubs = []\ncert="c"\nkey="k"\nca="ca"\n', "host:port"),
+    ],
+)
 def test_config_refuses_mistakes(tmp_path: Path, bad: str, message: str) -> None:
     (tmp_path / "p.toml").write_text(bad)
     with pytest.raises(config.ConfigFileError, match=message):
         config.load(tmp_path / "p.toml")
 
 
-def _program(to: str = "alice", column: str = "visits.age", shape: tuple[int, ...] = (3,),
-             dtype: str = "fixed") -> smc.Program:
+def _program(
+    to: str = "alice",
+    column: str = "visits.age",
+    shape: tuple[int, ...] = (3,),
+    dtype: str = "fixed",
+) -> smc.Program:
     p = smc.ProgramBuilder(PARTIES)
     a = p.input("alice", column, shape=shape, dtype=dtype)
     b = p.input("bob", "x", shape=shape, dtype=dtype)
@@ -101,15 +124,19 @@ def test_binding_by_name_and_explicit(tmp_path: Path) -> None:
     assert datasets.bind(grid, None, cfg.datasets).value.shape == (2, 3)
 
 
-@pytest.mark.parametrize("kw, binding, message", [
-    ({"column": "payroll"}, None, "unknown dataset 'payroll'; this party offers"),
-    ({"column": "visits.weight"}, None, "has no columns \\['weight'\\]"),
-    ({"shape": (4,)}, None, "declares shape \\(4,\\), dataset 'visits' gives \\(3,\\)"),
-    ({"column": "n", "dtype": "int"}, Binding("visits", ("age",)), "read as int"),
-    ({"column": "grid", "shape": (6,)}, None, "declares shape \\(6,\\)"),
-])
-def test_binding_refusals(tmp_path: Path, kw: dict[str, Any], binding: Binding | None,
-                          message: str) -> None:
+@pytest.mark.parametrize(
+    "kw, binding, message",
+    [
+        ({"column": "payroll"}, None, "unknown dataset 'payroll'; this party offers"),
+        ({"column": "visits.weight"}, None, "has no columns \\['weight'\\]"),
+        ({"shape": (4,)}, None, "declares shape \\(4,\\), dataset 'visits' gives \\(3,\\)"),
+        ({"column": "n", "dtype": "int"}, Binding("visits", ("age",)), "read as int"),
+        ({"column": "grid", "shape": (6,)}, None, "declares shape \\(6,\\)"),
+    ],
+)
+def test_binding_refusals(
+    tmp_path: Path, kw: dict[str, Any], binding: Binding | None, message: str
+) -> None:
     cfg = _party_config(tmp_path)
     node = _program(**kw).inputs_of("alice")[0]
     with pytest.raises(datasets.DatasetError, match=message):
@@ -157,7 +184,9 @@ def test_policy_minimum_contributors(tmp_path: Path) -> None:
     p.output("m", p.input("alice", "visits.age", shape=(3,)).mean(), to="alice")
     solo = p.build()
     cfg = _party_config(tmp_path, f'programs = ["{solo.hash}"]')
-    with pytest.raises(policy.PolicyError, match="at least 2 contributing parties, program .* has 1"):
+    with pytest.raises(
+        policy.PolicyError, match=r"at least 2 contributing parties, program .* has 1"
+    ):
         policy.check(solo, _manifest(solo), [cfg.datasets["visits"]], None)
 
 

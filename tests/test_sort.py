@@ -134,7 +134,7 @@ def rows_multiset(keys: np.ndarray, payload: np.ndarray) -> Counter[tuple[Any, .
 @pytest.mark.parametrize("key_dtype", ["fixed", "int"])
 def test_sort_by_key_carries_rows(suite: str, n: int, size: int, key_dtype: str) -> None:
     rng = np.random.default_rng(size * 31 + n)
-    keys = rng.integers(-3, 4, size)  # many equal keys
+    keys: np.ndarray = rng.integers(-3, 4, size)  # many equal keys
     if key_dtype == "fixed":
         keys = keys * 0.5 + np.where(rng.random(size) < 0.3, ULP, 0.0)
     else:
@@ -152,9 +152,7 @@ def test_sort_by_key_carries_rows(suite: str, n: int, size: int, key_dtype: str)
             out |= {"k2": k2, "v2": v2}
         return out
 
-    out = run_outputs(
-        suite, n, build, [keys, p1, payload2], [key_dtype, pay_dtype, "fixed"]
-    )
+    out = run_outputs(suite, n, build, [keys, p1, payload2], [key_dtype, pay_dtype, "fixed"])
     ekeys = fixed(keys) if key_dtype == "fixed" else keys
     ep1 = fixed(p1) if pay_dtype == "fixed" else p1
     assert out["v1"].shape == (size,)
@@ -166,16 +164,6 @@ def test_sort_by_key_carries_rows(suite: str, n: int, size: int, key_dtype: str)
         assert rows_multiset(out["k2"], out["v2"]) == rows_multiset(ekeys, fixed(payload2))
 
 
-SENTINEL_BUG = (
-    "engine bug: smc/dispatch.py:22 SENTINEL = 2^62 - 1 pads sort_rows to a power of two, but "
-    "2^62 - 1 is a legal secret int (|x| < 2^62); pad rows tie with real rows of that key, the "
-    "bitonic network is not stable, and the final slice [:n] can keep a pad row (payload 0) and "
-    "drop a real one. Fix: SENTINEL = 1 << 62 (above every encodable value; the difference to "
-    "-(2^62 - 1) is 2^63 - 1, so the sign test stays exact)"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=SENTINEL_BUG)
 @pytest.mark.parametrize("descending", [False, True])
 def test_sort_by_key_with_the_largest_int_key_keeps_every_row(descending: bool) -> None:
     keys = np.array([INT_TOP, -3, INT_TOP, 1, INT_TOP, INT_TOP, 1, 1, INT_TOP, INT_TOP, 5, 1, -3])
@@ -199,7 +187,7 @@ def quantile_bound(s: np.ndarray, q: float) -> float:
     pos = q * (len(s) - 1)
     lo = int(np.floor(pos))
     gap = abs(s[min(lo + 1, len(s) - 1)] - s[lo])
-    return 1.0001 * ULP + gap * 2.0**-16
+    return float(1.0001 * ULP + gap * 2.0**-16)
 
 
 @pytest.mark.parametrize(("suite", "n"), SUITES)

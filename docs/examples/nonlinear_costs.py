@@ -6,7 +6,8 @@ Each operation runs on SIZE elements (the reductions on rows of 8, sort on 8 val
 suites; the executor's per-node statistics give its rounds and the bytes each endpoint sent, per
 output element (per row for max and argmax; for ``where`` the comparison producing c is not
 counted). The program is run twice on different random data and the script asserts that rounds and
-bytes are identical: traffic depends only on the program, never on the values.
+bytes are identical: traffic depends only on the program, never on the values; and that the
+sign test (``x < y``; ``x == y`` is two of them) costs what ``ltz_cost`` declares.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable
 import numpy as np
 
 import smc
+from smc.protocols.nonlinear import ltz_cost
 
 SIZE = 1200
 ROW = 8
@@ -67,10 +69,17 @@ def main() -> None:
         ends = ["p0", "p1", "p2"] + (["dealer"] if suite == "additive" else [])
         print(f"\n{suite}, 3 parties{' + dealer' if suite == 'additive' else ''}")
         print(f"  {'operation':<17} {'rounds':>6}  " + " ".join(f"{e:>8}" for e in ends))
+        declared = ltz_cost(suite, 3, SIZE)
+        lt_bytes = [b / SIZE for b in declared.bytes_per_endpoint]
+        assert first["x < y"] == (declared.rounds, lt_bytes), "x < y differs from ltz_cost"
+        assert first["x == y"] == (declared.rounds, [2 * b for b in lt_bytes])
         for name, (rounds, per) in first.items():
             assert second[name] == (rounds, per), f"{suite} {name}: traffic depends on the data"
             print(f"  {name:<17} {rounds:>6}  " + " ".join(f"{b:>8.1f}" for b in per))
-    print("\nall measured costs match between runs on different data (traffic is data-independent)")
+    print(
+        "\nall measured costs match: between runs on different data (traffic is data-independent)"
+        " and, for the sign test, ltz_cost"
+    )
 
 
 if __name__ == "__main__":
