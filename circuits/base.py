@@ -86,6 +86,17 @@ class BuiltProgram:
                         f"{tuple(shape)}, the program needs {s.shape}"
                     )
 
+    def pick(self, tables: Data) -> dict[str, dict[str, Any]]:
+        """The binding this program needs out of a party's wider tables (extra columns are
+        left out; a missing one is refused by :meth:`check`)."""
+        out = {
+            party: {s.name: tables[party][s.name] for s in specs if s.name in tables.get(party, {})}
+            for party, specs in self.inputs.items()
+            if specs
+        }
+        self.check(out)
+        return out
+
     def declared_cost(self, suite: str | None = None) -> dict[str, Any]:
         """Declared rounds and bytes (see :mod:`smc.circuits.cost`)."""
         return program_cost(self.program, suite)

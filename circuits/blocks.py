@@ -45,11 +45,19 @@ def divide_by_count(
     f = b.fixed.frac_bits
     s = min(f, max(1, int(max_count).bit_length()))
     scaled = count * (2.0**-s) if count.dtype == "int" else count / 2.0**s
-    recip = scaled.reciprocal()
+    recip = settle(scaled.reciprocal())  # its sign product is 0-d: see settle()
     a = max(0, math.ceil(math.log2(max(bound, 1.0))) + s - 29)
     pre = num.to_fixed() / 2.0**a if a else num.to_fixed()
-    prod = pre * recip
+    prod = settle(pre * recip)
     return prod / 2.0 ** (s - a) if s > a else prod
+
+
+def settle(x: smc.SecureArray) -> smc.SecureArray:
+    """``x`` re-shaped to its own shape: a local no-op that works around an engine bug. In the
+    additive suite a secret product or matmul with a 0-d result (no truncation) returns shares
+    of shape (1,) (``np.ascontiguousarray`` of a 0-d array), which a later ``where`` or
+    comparison then fails to broadcast; the reshape restores shape ()."""
+    return x.reshape(()) if x.ndim == 0 and x.secret else x
 
 
 def all_of(conditions: Sequence[smc.SecureArray]) -> smc.SecureArray:
@@ -58,7 +66,7 @@ def all_of(conditions: Sequence[smc.SecureArray]) -> smc.SecureArray:
         raise ProgramError("all_of needs at least one condition")
     level = list(conditions)
     while len(level) > 1:
-        nxt = [level[i] * level[i + 1] for i in range(0, len(level) - 1, 2)]
+        nxt = [settle(level[i] * level[i + 1]) for i in range(0, len(level) - 1, 2)]
         level = nxt + ([level[-1]] if len(level) % 2 else [])
     return level[0]
 
@@ -67,6 +75,17 @@ def gate(valid: smc.SecureArray, value: smc.SecureArray) -> smc.SecureArray:
     """``value`` where ``valid`` is 1, zeros where it is 0 (nothing else is revealed)."""
     zero = np.zeros((), dtype=np.int64 if value.dtype == "int" else np.float64)
     return smc.where(valid, value, zero)
+
+
+def secret_const(anchor: smc.SecureArray, value: Any) -> smc.SecureArray:
+    """A public ``value`` as a (trivially) secret array, for concatenating with secret arrays.
+
+    Works around the engine: ``smc.concatenate``/``smc.stack`` of secret and public arrays
+    traces but fails in the executor (its local concatenation indexes a public value as if it
+    were a share tuple). ``anchor`` is any secret array; the result is ``value`` plus a secret
+    zero, computed locally."""
+    zero = (anchor.reshape(-1)[:1] * 0).reshape(())
+    return zero + np.asarray(value)
 
 
 def positions(builder: smc.ProgramBuilder, n: int, scale: int = 1) -> smc.SecureArray:
@@ -92,7 +111,7 @@ def client_input(
     value (an integer, or the raw fixed-point encoding for ``dtype="fixed"``). Make the shares
     with :func:`client_shares`."""
     owners = list(parties or builder.parties)
-    total: Any = None
+    total: smc.SecureArray | None = None
     for party in owners:
         hi = builder.input(party, f"{name}_hi", shape, "int")
         lo = builder.input(party, f"{name}_lo", shape, "int")
@@ -100,8 +119,8 @@ def client_input(
         total = share if total is None else total + share
     assert total is not None
     if dtype == "fixed":
-        return total * 2.0 ** -builder.fixed.frac_bits  # reinterpret: local, exact
-    return total  # type: ignore[no-any-return]
+        return total * 2.0**-builder.fixed.frac_bits  # reinterpret: local, exact
+    return total
 
 
 def client_shares(

@@ -23,12 +23,8 @@ also carries an 8-byte round header, at most 8 * rounds * (endpoints - 1) more p
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
 
 from smc.config import default_suite
 from smc.ir import Node, Program
@@ -160,7 +156,10 @@ class CostModel:
     def a2b(self, size: int) -> Cost:
         """Bit decomposition: the sign test without its final B2A."""
         full, last = self.ltz(size), self.b2a(size)
-        return Cost(full.rounds - last.rounds, tuple(a - b for a, b in zip(full.bytes, last.bytes)))
+        return Cost(
+            full.rounds - last.rounds,
+            tuple(a - b for a, b in zip(full.bytes, last.bytes, strict=True)),
+        )
 
     def b_and(self, size: int) -> Cost:
         if self.suite == "rss3":
@@ -194,9 +193,7 @@ class CostModel:
             t = rss3_costs("trunc", size).bytes_per_endpoint
             return Cost(
                 r_rounds,
-                tuple(
-                    (l0 if e == 0 else l1) * size + trunc_count * t[e] for e in range(3)
-                ),
+                tuple((l0 if e == 0 else l1) * size + trunc_count * t[e] for e in range(3)),
             )
         return Cost(a_rounds, self._vec(per_peer * (self.n - 1) * size, dealer * size))
 
@@ -287,10 +284,13 @@ def program_cost(program: Program, suite: str | None = None) -> dict[str, Any]:
     return summary(estimate(program, suite), len(program.parties))
 
 
-def levels(n: int) -> int:
-    """ceil(log2 n) for n >= 1 (tournament levels)."""
-    return max(0, math.ceil(math.log2(n))) if n > 1 else 0
-
-
-def total_bytes(costs: Mapping[str, Any]) -> int:
-    return int(np.sum(costs["bytes_per_endpoint"]))
+def measured_cost(result: Any) -> dict[str, Any]:
+    """The same dictionary measured on a :class:`smc.SimulationResult`: rounds, and payload
+    bytes per endpoint (the executor's per-operation counts, without frame headers)."""
+    payload = tuple(sum(ns.bytes_sent for ns in st.per_node.values()) for st in result.stats)
+    n = len(result.config.parties)
+    return {
+        "rounds": result.rounds,
+        "bytes_per_party": max(payload[:n]),
+        "bytes_per_endpoint": payload,
+    }

@@ -22,7 +22,9 @@ secret count.
 
 from __future__ import annotations
 
+import itertools
 import math
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +35,7 @@ import smc
 from smc.errors import ProgramError
 
 from .base import BuiltProgram, Data
-from .blocks import all_of, divide_by_count, divide_public, gate, positions
+from .blocks import all_of, divide_by_count, divide_public, gate, positions, secret_const
 from .cost import program_cost
 
 STATISTICS = (
@@ -49,7 +51,14 @@ STATISTICS = (
     "histogram",
     "top_k",
 )
-OPS = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}
+OPS: dict[str, Any] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
 SENTINEL = 2.0**40  # masked rows: beyond every admissible value (|x| <= value_bound < 2^14)
 POSITION_BITS = 30  # quantile positions are compared as integers scaled by 2^30
 
@@ -90,9 +99,7 @@ class StatsSpec:
         unknown = sorted(set(self.stats) - set(STATISTICS))
         if unknown:
             raise ProgramError(f"unknown statistics {unknown}; choose from {list(STATISTICS)}")
-        if "histogram" in self.stats and (
-            len(self.bins) < 2 or np.any(np.diff(self.bins) <= 0)
-        ):
+        if "histogram" in self.stats and (len(self.bins) < 2 or np.any(np.diff(self.bins) <= 0)):
             raise ProgramError("a histogram needs at least two strictly increasing bin edges")
         if "quantiles" in self.stats and (
             not self.quantiles or not all(0.0 <= q <= 1.0 for q in self.quantiles)
@@ -145,9 +152,7 @@ def build_stats(
     if not holders:
         raise ProgramError("build_stats needs at least one party with rows")
     b = smc.ProgramBuilder(list(parties or rows), frac_bits)
-    cols = {
-        c: smc.concatenate([b.input(p, c, (rows[p],)) for p in holders]) for c in spec.columns
-    }
+    cols = {c: smc.concatenate([b.input(p, c, (rows[p],)) for p in holders]) for c in spec.columns}
     n = sum(rows[p] for p in holders)
     x = cols[spec.column]
     mask = _mask(spec, cols)
@@ -156,29 +161,26 @@ def build_stats(
         per_party = [b.const(1) for _ in holders]
     else:
         count = mask.sum()
-        bounds = np.cumsum([0] + [rows[p] for p in holders])
-        per_party = [mask[lo:hi].sum() >= 1 for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+        bounds = [int(v) for v in np.cumsum([0] + [rows[p] for p in holders])]
+        per_party = [mask[lo:hi].sum() >= 1 for lo, hi in itertools.pairwise(bounds)]
     contributors = smc.stack(per_party).sum()
-    valid = all_of(
-        [contributors >= max(1, spec.min_contributors), count >= spec.needed_count]
-    )
+    valid = all_of([contributors >= max(1, spec.min_contributors), count >= spec.needed_count])
     out = _compute(b, spec, x, mask, count, n)
-    recipients = None if to is None else to
     for name, value in out.items():
         gated = gate(valid, value)
         if name == "top_k":
-            ok = valid * (count >= spec.k) if mask is not None else valid
-            b.output("top_k_valid", ok, to=recipients)
+            ok = all_of([valid, count >= spec.k]) if mask is not None else valid
+            b.output("top_k_valid", ok, to=to)
             gated = gate(ok, value)
-        b.output(name, gated, to=recipients)
-    b.output("valid", valid, to=recipients)
+        b.output(name, gated, to=to)
+    b.output("valid", valid, to=to)
     return BuiltProgram.of(b.build(), "stats", rows=dict(rows), spec=spec)
 
 
 def _mask(spec: StatsSpec, cols: dict[str, smc.SecureArray]) -> smc.SecureArray | None:
     if not spec.where:
         return None
-    tests = [cols[p.column]._cmp(OPS[p.op], float(p.value)) for p in spec.where]
+    tests = [OPS[p.op](cols[p.column], float(p.value)) for p in spec.where]
     return all_of(tests)
 
 
@@ -259,8 +261,10 @@ def _order_stats(
     out: dict[str, smc.SecureArray] = {}
     levels = spec.levels
     if levels:
-        values = _public_quantiles(s, levels, n) if mask is None else _secret_quantiles(
-            b, s, levels, count, n
+        values = (
+            _public_quantiles(s, levels, n)
+            if mask is None
+            else _secret_quantiles(b, s, levels, count, n)
         )
         k = 0
         if "median" in spec.stats:
@@ -296,11 +300,10 @@ def _secret_quantiles(
     every public position: lo = floor(P) and the interpolation weight come out exactly."""
     scale = 1 << POSITION_BITS
     qs = np.array([round(q * scale) for q in levels], dtype=np.int64)
-    pos = (count * -scale + n * scale).reshape(1) + (count - 1).reshape(1) * qs  # (Q,)
+    pos = (n - count) * scale + (count - 1) * qs  # (Q,) secret integers
     below = positions(b, n, scale).reshape(1, -1) <= pos.reshape(-1, 1)  # (Q, n)
-    onehot = below - smc.concatenate(
-        [below[:, 1:], b.const(np.zeros((len(levels), 1), dtype=np.int64))], axis=1
-    )
+    zeros = secret_const(below, np.zeros((len(levels), 1), dtype=np.int64))
+    onehot = below - smc.concatenate([below[:, 1:], zeros], axis=1)
     lo = below.sum(axis=1) - 1
     pair = onehot @ smc.stack([s, smc.concatenate([s[1:], s[-1:]])], axis=1)  # (Q, 2)
     frac = (pos - lo * scale).to_fixed() * 2.0**-POSITION_BITS
@@ -365,15 +368,7 @@ def reference_stats(data: Data, spec: StatsSpec) -> dict[str, Any]:
 
 
 def _np_cmp(col: np.ndarray, op: str, value: float) -> np.ndarray:
-    fns: dict[str, Any] = {
-        "<": np.less,
-        "<=": np.less_equal,
-        ">": np.greater,
-        ">=": np.greater_equal,
-        "==": np.equal,
-        "!=": np.not_equal,
-    }
-    return np.asarray(fns[op](col, value), dtype=bool)
+    return np.asarray(OPS[op](col, value), dtype=bool)
 
 
 def cost_stats(
@@ -381,6 +376,7 @@ def cost_stats(
     spec: StatsSpec,
     parties: Sequence[str] | None = None,
     suite: str | None = None,
+    to: str | Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Declared rounds and bytes per party of :func:`build_stats` for these sizes."""
-    return program_cost(build_stats(rows, spec, parties).program, suite)
+    return program_cost(build_stats(rows, spec, parties, to).program, suite)

@@ -137,7 +137,7 @@ class HubCore:
             client_cert=signed.client_cert,
             program=blob,
             program_sha256=digest,
-            endpoints=list(man.endpoints),
+            endpoints=list(man.members),
             created_ms=now,
             deadline_ms=man.deadline_ms,
         )
@@ -150,7 +150,7 @@ class HubCore:
         offer = hub_pb2.TaskOffer(task_id=man.task_id, manifest=signed, program=req.program)
         with self._cond:
             self._active[man.task_id] = Active(
-                man.task_id, client.name, list(man.endpoints), man.deadline_ms, "queued", offer
+                man.task_id, client.name, list(man.members), man.deadline_ms, "queued", offer
             )
             self._event(
                 man.task_id, "submitted", "", f"by {client.name}, program {digest[:12]}…", "queued"
@@ -163,13 +163,13 @@ class HubCore:
                 "task_id": man.task_id,
                 "client": client.name,
                 "program": digest[:16],
-                "endpoints": ",".join(man.endpoints),
+                "endpoints": ",".join(man.members),
             },
         )
         return str(man.task_id)
 
     def _check_endpoints(self, man: Manifest) -> None:
-        for name in man.endpoints:
+        for name in man.members:
             entry = self.registry.get(name)
             role = "dealer" if name == man.dealer else "party"
             if entry is None:
@@ -181,7 +181,7 @@ class HubCore:
                 )
             if not entry.online:
                 raise HubError("unavailable", f"party {name!r} is offline")
-            if man.suite not in entry.suites:
+            if name in man.endpoints and man.suite not in entry.suites:
                 raise HubError("precondition", f"party {name!r} does not run suite {man.suite!r}")
 
     def _own(self, client: Identity, task_id: str) -> TaskRecord:

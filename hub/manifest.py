@@ -20,6 +20,10 @@ strings only. Fields (``v`` = 1)::
     deadline_ms    the task fails if it has not finished by then
     data_plane     "direct" (mTLS between parties, relay as fallback) or "relay" (via the hub)
     circuit        {"name": str, "params": {..}} naming a library circuit, or {} for none
+    contributions  {contributor: {name: {"dataset", "columns", "dtype"}}}: input-only parties.
+                   A contributor computes nothing: it splits its data into additive shares and
+                   sends each computing party its share, which the program reads as the int
+                   inputs ``<name>_hi`` / ``<name>_lo`` (see smc.circuits.blocks.client_input)
 
 Parsing refuses anything else with :class:`ManifestError`.
 """
@@ -64,6 +68,18 @@ class Binding:
 
 
 @dataclass(frozen=True)
+class Contribution:
+    """Data an input-only party shares into the computation (``dtype``: fixed or int)."""
+
+    dataset: str
+    columns: tuple[str, ...] = ()
+    dtype: str = "fixed"
+
+    def to_obj(self) -> dict[str, Any]:
+        return {"dataset": self.dataset, "columns": list(self.columns), "dtype": self.dtype}
+
+
+@dataclass(frozen=True)
 class Manifest:
     task_id: str
     client: str
@@ -77,6 +93,7 @@ class Manifest:
     result_key: str = ""
     data_plane: str = "direct"
     circuit: dict[str, Any] = field(default_factory=dict, hash=False)
+    contributions: dict[str, dict[str, Contribution]] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -85,6 +102,24 @@ class Manifest:
     def endpoints(self) -> tuple[str, ...]:
         """Parties in program order, then the dealer when there is one (the engine's numbering)."""
         return (*self.parties, self.dealer) if self.dealer else self.parties
+
+    @property
+    def contributors(self) -> tuple[str, ...]:
+        return tuple(sorted(self.contributions))
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        """Every daemon of the task: the engine's endpoints, then the input-only contributors."""
+        return (*self.endpoints, *self.contributors)
+
+    def contributed(self) -> dict[str, str]:
+        """Program input name (``<name>_hi``/``<name>_lo``) -> the contributor that supplies it."""
+        out = {}
+        for who, items in self.contributions.items():
+            for name in items:
+                out[f"{name}_hi"] = who
+                out[f"{name}_lo"] = who
+        return out
 
     def to_obj(self) -> dict[str, Any]:
         return {
@@ -103,6 +138,9 @@ class Manifest:
             "deadline_ms": self.deadline_ms,
             "data_plane": self.data_plane,
             "circuit": self.circuit,
+            "contributions": {
+                c: {k: v.to_obj() for k, v in m.items()} for c, m in self.contributions.items()
+            },
         }
 
     def to_bytes(self) -> bytes:
@@ -154,6 +192,7 @@ def from_obj(obj: Any) -> Manifest:
         "deadline_ms",
         "data_plane",
         "circuit",
+        "contributions",
     }
     extra = sorted(set(obj) - known)
     if extra:
@@ -189,7 +228,31 @@ def from_obj(obj: Any) -> Manifest:
         deadline_ms=_get(obj, "deadline_ms", int),
         data_plane=_get(obj, "data_plane", str),
         circuit=_get(obj, "circuit", dict),
+        contributions=_contributions(_get(obj, "contributions", dict)),
     )
+
+
+def _contributions(raw: dict[str, Any]) -> dict[str, dict[str, Contribution]]:
+    out: dict[str, dict[str, Contribution]] = {}
+    for who, items in raw.items():
+        if not isinstance(items, dict):
+            raise ManifestError(f"manifest: contributions of {who!r} must be an object")
+        out[who] = {}
+        for name, c in items.items():
+            if not isinstance(c, dict) or set(c) != {"dataset", "columns", "dtype"}:
+                raise ManifestError(
+                    f"manifest: contribution {who}/{name} needs dataset, columns, dtype"
+                )
+            cols = c["columns"]
+            if not (
+                isinstance(c["dataset"], str)
+                and isinstance(c["dtype"], str)
+                and isinstance(cols, list)
+                and all(isinstance(x, str) for x in cols)
+            ):
+                raise ManifestError(f"manifest: contribution {who}/{name} has the wrong types")
+            out[who][name] = Contribution(c["dataset"], tuple(cols), c["dtype"])
+    return out
 
 
 def validate(m: Manifest) -> None:
@@ -226,6 +289,25 @@ def validate(m: Manifest) -> None:
                 or not all(INPUT_NAME.match(c) for c in b.columns)
             ):
                 raise ManifestError(f"manifest: binding {party}/{name} has an invalid name")
+    seen: set[str] = set()
+    for who, items in m.contributions.items():
+        if not isinstance(who, str) or not NAME_RE.match(who) or who in m.endpoints:
+            raise ManifestError(
+                f"manifest: contributor {who!r} must be a valid name and not "
+                "also a computing party or the dealer"
+            )
+        if not items:
+            raise ManifestError(f"manifest: contributor {who!r} contributes nothing")
+        for name, c in items.items():
+            if not INPUT_NAME.match(name) or name in seen:
+                raise ManifestError(f"manifest: contribution name {name!r} is invalid or repeated")
+            seen.add(name)
+            if not INPUT_NAME.match(c.dataset) or not all(INPUT_NAME.match(x) for x in c.columns):
+                raise ManifestError(f"manifest: contribution {who}/{name} has an invalid name")
+            if c.dtype not in ("fixed", "int"):
+                raise ManifestError(
+                    f"manifest: contribution {who}/{name}: dtype must be fixed or int"
+                )
     if m.circuit and (
         set(m.circuit) != {"name", "params"}
         or not isinstance(m.circuit["name"], str)

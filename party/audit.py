@@ -72,12 +72,31 @@ def verify(path: str | Path, expected_head: str | None = None) -> tuple[int, str
     return count, prev
 
 
+def _set_aside_torn_tail(path: Path) -> Path | None:
+    """A daemon killed in the middle of an append leaves a last line without its newline. Move
+    that fragment to ``<log>.torn-<time>`` (nothing is deleted) so the chain verifies again; any
+    other damage still makes :func:`verify` fail."""
+    if not path.exists():
+        return None
+    data = path.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return None
+    cut = data.rfind(b"\n") + 1
+    aside = path.with_name(f"{path.name}.torn-{int(time.time() * 1000)}")
+    aside.write_bytes(data[cut:])
+    with path.open("r+b") as fh:
+        fh.truncate(cut)
+        os.fsync(fh.fileno())
+    return aside
+
+
 class AuditLog:
     """Appends entries (thread-safe, fsynced). Opening verifies the existing chain."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.recovered = _set_aside_torn_tail(self.path)
         self.count, self.head = verify(self.path)
         self.task_ids: set[str] = set()
         if self.count:

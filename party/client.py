@@ -27,7 +27,7 @@ from typing import Any
 
 import grpc
 import numpy as np
-from smc.hub.manifest import Binding, Manifest
+from smc.hub.manifest import Binding, Contribution, Manifest
 from smc.hub.pki import CertificateError, Credentials, verify_cert
 from smc.hub.store import TERMINAL, now_ms
 from smc.hub.tls import channel
@@ -86,9 +86,17 @@ class DeployResult:
 class Task:
     """A submitted task: watch its events, wait for its result, or cancel it."""
 
-    def __init__(self, client: Client, manifest: Manifest, key: Any, submitted: float) -> None:
+    def __init__(
+        self,
+        client: Client,
+        manifest: Manifest,
+        key: Any,
+        submitted: float,
+        program: Program | None = None,
+    ) -> None:
         self.client = client
         self.manifest = manifest
+        self.program = program
         self.id = manifest.task_id
         self._key = key
         self._submitted = submitted
@@ -108,11 +116,14 @@ class Task:
                     yield ev
                     if ev.state in TERMINAL:
                         return
-                return
             except grpc.RpcError as exc:
                 if exc.code() != grpc.StatusCode.UNAVAILABLE or left < 0:
                     raise _rpc(f"watching task {self.id}", self.client.address, exc) from None
-                time.sleep(0.2)
+            if left < 0:  # the stream ended early (hub restarting?) and never came back
+                raise HubRequestError(
+                    "DEADLINE_EXCEEDED", f"task {self.id}: no final state from the hub"
+                )
+            time.sleep(0.2)
 
     def status(self) -> hub_pb2.TaskStatus:
         try:
@@ -185,7 +196,33 @@ class Task:
                 out[r.party] = results.decode(plain)
             except (keyex.KeyExchangeError, results.ResultFormatError) as exc:
                 raise TaskFailed(self.id, "unverifiable", str(exc)) from None
+        if self.program is not None and self.manifest.result_key:
+            self._check_complete(self.program, out)
         return out
+
+    def _check_complete(self, program: Program, out: dict[str, dict[str, np.ndarray]]) -> None:
+        """Every recipient delivered exactly its outputs, with the program's shapes (a party
+        cannot add outputs it was not given; the hub cannot drop a party's result unnoticed)."""
+        for party in program.parties:
+            mine = {
+                o.name: o.node for o in program.outputs if not o.recipients or party in o.recipients
+            }
+            got = out.get(party, {})
+            if set(got) != set(mine) and (got or mine):
+                raise TaskFailed(
+                    self.id,
+                    "unverifiable",
+                    f"party {party!r} delivered outputs "
+                    f"{sorted(got)}, the program gives it {sorted(mine)}",
+                )
+            for name, node in mine.items():
+                if got[name].shape != program.nodes[node].shape:
+                    raise TaskFailed(
+                        self.id,
+                        "unverifiable",
+                        f"output {name!r} from {party!r} has "
+                        f"shape {got[name].shape}, not {program.nodes[node].shape}",
+                    )
 
 
 class Client:
@@ -224,12 +261,16 @@ class Client:
         data_plane: str = "direct",
         circuit: tuple[str, dict[str, Any]] | None = None,
         forward_results: bool = True,
+        contributions: Mapping[str, Mapping[str, tuple[str, tuple[str, ...], str]]] | None = None,
     ) -> Task:
         """Sign and submit ``program``; returns at once with a :class:`Task`.
 
         ``bindings[party][input] = "dataset"`` or ``("dataset", ("col", ...))`` overrides the
         default binding by input name; ``dealer`` names the dealer daemon (suite 'additive');
-        ``circuit`` = (name, params) claims the program is a library circuit (parties verify it)."""
+        ``circuit`` = (name, params) claims the program is a library circuit (parties verify it);
+        ``contributions[owner][name] = (dataset, columns, dtype)`` makes ``owner`` an input-only
+        party whose data reaches the computing parties as shares, read by the program's inputs
+        ``<name>_hi``/``<name>_lo`` (build them with ``smc.circuits.blocks.client_input``)."""
         suite = suite or default_suite(len(program.parties))
         key = keyex.new_ephemeral()
         created = now_ms()
@@ -246,6 +287,10 @@ class Client:
             result_key=keyex.public_hex(key) if forward_results else "",
             data_plane=data_plane,
             circuit={"name": circuit[0], "params": circuit[1]} if circuit else {},
+            contributions={
+                who: {n: Contribution(c[0], tuple(c[1]), c[2]) for n, c in items.items()}
+                for who, items in (contributions or {}).items()
+            },
         )
         blob = man.to_bytes()
         signed = task_pb2.SignedManifest(
@@ -258,7 +303,7 @@ class Client:
             )
         except grpc.RpcError as exc:
             raise _rpc("submitting the task", self.address, exc) from None
-        return Task(self, man, key, started)
+        return Task(self, man, key, started, program)
 
     def run(
         self,

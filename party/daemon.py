@@ -45,6 +45,11 @@ class PartyDaemon:
         )
         self.role = ident.role
         self.audit = AuditLog(config.audit_log)
+        if self.audit.recovered is not None:
+            log.warning(
+                "audit log ended in a torn entry (crash during a write); set aside",
+                extra={"path": str(self.audit.recovered)},
+            )
         self.dataplane: DataPlaneServer | None = None
         self.endpoint = ""
         if config.listen:

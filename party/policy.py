@@ -29,8 +29,12 @@ def recipients(program: Program, manifest: Manifest) -> set[str]:
     return out
 
 
-def contributors(program: Program) -> set[str]:
-    return {n.attrs["party"] for n in program.inputs}
+def contributors(program: Program, manifest: Manifest) -> set[str]:
+    """Parties whose data enters: owners of inputs read from their own datasets, and input-only
+    contributors (the computing parties' share inputs are not their data)."""
+    shared = manifest.contributed()
+    own = {n.attrs["party"] for n in program.inputs if n.attrs["name"] not in shared}
+    return own | set(manifest.contributors)
 
 
 def check_client(client: str, allowed: Iterable[str]) -> None:
@@ -53,7 +57,7 @@ def check(
     program (so a policy naming the circuit applies), or None."""
     short = program.hash[:12]
     who = recipients(program, manifest)
-    inputs_from = contributors(program)
+    inputs_from = contributors(program, manifest)
     for ds in datasets:
         pol = ds.policy
         by_hash = program.hash in pol.programs

@@ -7,8 +7,10 @@ owner's policy for every dataset used; only then draw the task's ephemeral key a
 Start (:meth:`TaskRun.run`): verify every peer's signed announcement, derive the pairwise keys,
 open links (direct TLS, falling back to the hub relay per link), run the engine's executor, and
 send this party's outputs — encrypted to the client's key from the signed manifest — in the final
-report. Every outcome is written to the audit log. A deadline watchdog aborts the transport, so a
-dead or stalled peer fails the task by its deadline with the reason.
+report. An input-only contributor instead sends each computing party its share of its data and is
+done; computing parties read those shares before they start the executor. Every outcome is
+written to the audit log. A deadline watchdog aborts the transport, so a dead or stalled peer
+fails the task by its deadline with the reason.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from smc.hub.pki import Credentials
 from smc.hub.store import now_ms
-from smc.party import circuits, datasets, keyex, policy, results
-from smc.party.dataplane import DataPlaneServer, DirectLink, Inbox
+from smc.party import circuits, contrib, datasets, keyex, policy, results
+from smc.party.dataplane import DataPlaneServer, DirectLink, Inbox, PeerGone
+from smc.party.offer import Prepared, Refusal, check_offer
 from smc.party.relay import RelayLink, RelayReceiver, RelayStream
 from smc.party.transport import Link, PeerTransport
 from smc.party.wire import OfferError, TaskSpec, announcement_pb, result_pb
@@ -55,10 +58,6 @@ def describe(exc: BaseException) -> str:
     return f"internal error ({type(exc).__name__}: {exc}); see the party's log"
 
 
-class Refusal(Exception):
-    """This party will not run the task; the message goes to the submitter and the audit log."""
-
-
 @dataclass
 class TaskRun:
     spec: TaskSpec
@@ -70,8 +69,7 @@ class TaskRun:
     report: Callable[[hub_pb2.TaskReport], None]
     audit: Callable[..., str]
     origin: object = None  # the hub connection the task came from
-    inputs: dict[str, np.ndarray] = field(default_factory=dict)
-    used: dict[str, str] = field(default_factory=dict)  # input name -> dataset
+    prep: Prepared = field(default_factory=Prepared)
     inbox: Inbox | None = None
     transport: PeerTransport | None = None
     receivers: dict[str, RelayReceiver] = field(default_factory=dict)
@@ -79,12 +77,17 @@ class TaskRun:
     state: str = "new"
     _eph: Any = None
     _keyring: Any = None
+    _links: dict[str, Link] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _cancelled: str | None = None
 
     @property
     def task_id(self) -> str:
         return str(self.spec.task_id)
+
+    @property
+    def contributor(self) -> bool:
+        return self.me in self.spec.manifest.contributions
 
     @property
     def index(self) -> int:
@@ -99,8 +102,8 @@ class TaskRun:
             "task_id": self.task_id,
             "program_sha256": self.spec.program.hash,
             "client": m.client,
-            "datasets": sorted(set(self.used.values())),
-            "peers": [n for n in self.spec.endpoints if n != self.me],
+            "datasets": sorted(set(self.prep.used.values())),
+            "peers": [n for n in self.spec.members if n != self.me],
             "recipients": sorted(policy.recipients(self.spec.program, m)),
         }
 
@@ -109,7 +112,14 @@ class TaskRun:
         """Accept (with this task's signed key announcement) or refuse with a reason."""
         reason: str | None = None
         try:
-            self._check_offer(seen)
+            self.prep = check_offer(
+                self.spec,
+                self.me,
+                self.config,
+                self.creds.identity.role,
+                seen,
+                self._deadline_left(),
+            )
         except (
             Refusal,
             policy.PolicyError,
@@ -128,7 +138,7 @@ class TaskRun:
             return hub_pb2.OfferAnswer(task_id=self.task_id, accept=False, reason=reason)
         self._eph = keyex.new_ephemeral()
         self.inbox = Inbox(
-            self.task_id, self.me, tuple(n for n in self.spec.endpoints if n != self.me)
+            self.task_id, self.me, tuple(n for n in self.spec.members if n != self.me)
         )
         if self.dataplane is not None:
             self.dataplane.open(self.inbox)
@@ -138,44 +148,15 @@ class TaskRun:
         self.state = "accepted"
         log.info(
             "task accepted",
-            extra={"task_id": self.task_id, "datasets": ",".join(sorted(self.used.values()))},
+            extra={
+                "task_id": self.task_id,
+                "datasets": ",".join(sorted(set(self.prep.used.values()))),
+            },
         )
         return hub_pb2.OfferAnswer(
             task_id=self.task_id,
             accept=True,
             announcement=announcement_pb(body, self.creds.sign(body)),
-        )
-
-    def _check_offer(self, seen: Callable[[str], bool]) -> None:
-        spec, man = self.spec, self.spec.manifest
-        if seen(self.task_id):
-            raise Refusal(f"task id {self.task_id} was already used (replayed offer)")
-        if self._deadline_left() <= 0:
-            raise Refusal("the task's deadline has passed")
-        policy.check_client(man.client, self.config.clients)
-        verified = None
-        if man.circuit:
-            verified = circuits.verify(man.circuit["name"], man.circuit["params"], spec.program)
-        if self.me == man.dealer:
-            if self.creds.identity.role != "dealer":
-                raise Refusal(f"{self.me!r} is not a dealer")
-            return
-        explicit = man.bindings.get(self.me, {})
-        mine = spec.program.inputs_of(self.me)
-        unknown = sorted(set(explicit) - {n.attrs["name"] for n in mine})
-        if unknown:
-            raise Refusal(
-                f"bindings name inputs {unknown} that the program does not give {self.me!r}"
-            )
-        for node in mine:
-            bound = datasets.bind(node, explicit.get(node.attrs["name"]), self.config.datasets)
-            self.inputs[bound.input] = bound.value
-            self.used[bound.input] = bound.binding.dataset
-        policy.check(
-            spec.program,
-            man,
-            [self.config.datasets[d] for d in sorted(set(self.used.values()))],
-            verified,
         )
 
     # ================================================================================ relay in
@@ -198,34 +179,23 @@ class TaskRun:
         watchdog.start()
         stop_progress = threading.Event()
         try:
-            transport = self._connect(announcements)
+            self._connect(announcements)
             connected = time.monotonic()
-            threading.Thread(target=self._progress, args=(stop_progress,), daemon=True).start()
-            man = self.spec.manifest
-            config = SessionConfig(
-                suite=man.suite,
-                parties=man.parties,
-                fixed=FixedPointConfig(self.spec.program.frac_bits),
-                program_hash=self.spec.program.hash,
-                session_id=self.task_id,
-            )
-            outcome = Executor(
-                self.spec.program, config, self.index, transport, self._keyring, recv_timeout=None
-            ).run(self.inputs)
-            computed = time.monotonic()
-            report = self._finish(outcome.outputs, outcome.stats.rounds, outcome.stats.bytes_sent)
-            self.state = "done"
+            if self.contributor:
+                report = self._contribute()
+            else:
+                threading.Thread(target=self._progress, args=(stop_progress,), daemon=True).start()
+                report = self._compute()
             log.info(
                 "task done",
                 extra={
                     "task_id": self.task_id,
-                    "rounds": outcome.stats.rounds,
-                    "bytes_sent": outcome.stats.bytes_sent,
+                    "summary": report.message,
                     "seconds": round(time.monotonic() - start, 3),
                     "connect_s": round(connected - start, 3),
-                    "compute_s": round(computed - connected, 3),
                 },
             )
+            self.state = "done"
         except Exception as exc:
             if not isinstance(exc, EXPECTED):
                 log.exception("unexpected error in a task", extra={"task_id": self.task_id})
@@ -243,14 +213,75 @@ class TaskRun:
             watchdog.cancel()
             if self.dataplane is not None:
                 self.dataplane.close(self.task_id)
-            if self.transport is not None:
-                self.transport.close()
+            for link in self._links.values():
+                link.close()
         self.report(report)
 
-    def _connect(self, announcements: dict[str, tuple[bytes, bytes]]) -> PeerTransport:
-        spec = self.spec
-        peers = [n for n in spec.endpoints if n != self.me]
-        secrets: dict[int, keyex.PairSecrets] = {}
+    def _compute(self) -> hub_pb2.TaskReport:
+        transport = self.transport
+        assert transport is not None
+        inputs = dict(self.prep.inputs)
+        inputs.update(self._receive_contributions(transport))
+        man = self.spec.manifest
+        config = SessionConfig(
+            suite=man.suite,
+            parties=man.parties,
+            fixed=FixedPointConfig(self.spec.program.frac_bits),
+            program_hash=self.spec.program.hash,
+            session_id=self.task_id,
+        )
+        outcome = Executor(
+            self.spec.program, config, self.index, transport, self._keyring, recv_timeout=None
+        ).run(inputs)
+        return self._finish(outcome.outputs, outcome.stats.rounds, outcome.stats.bytes_sent)
+
+    def _receive_contributions(self, transport: PeerTransport) -> dict[str, np.ndarray]:
+        """The shares input-only contributors sent this party (one frame each), checked."""
+        out: dict[str, np.ndarray] = {}
+        assert self.inbox is not None
+        for who, expected in self.prep.expect.items():
+            item = self.inbox.get(who, transport.remaining())
+            if isinstance(item, PeerGone):
+                raise TransportError(item.reason)
+            try:
+                got = results.decode(bytes(memoryview(item)))
+            except results.ResultFormatError as exc:
+                raise contrib.ContributionError(
+                    f"shares from {who!r} do not decode: {exc}"
+                ) from None
+            if set(got) != set(expected):
+                raise contrib.ContributionError(
+                    f"{who!r} sent shares {sorted(got)}, expected {sorted(expected)}"
+                )
+            for name in {n[: -len("_hi")] for n in expected if n.endswith("_hi")}:
+                contrib.check_share(
+                    name, got[f"{name}_hi"], got[f"{name}_lo"], expected[f"{name}_hi"]
+                )
+            out.update(got)
+        return out
+
+    def _contribute(self) -> hub_pb2.TaskReport:
+        sent = 0
+        for party in self.spec.manifest.parties:
+            frame = results.encode(self.prep.outgoing[party])
+            self._links[party].send(memoryview(frame))
+            sent += len(frame)
+        names = sorted(self.spec.manifest.contributions[self.me])
+        head = self.audit("contributed", **self._audit_fields(), outcome="ok", contributions=names)
+        return hub_pb2.TaskReport(
+            task_id=self.task_id,
+            kind="done",
+            bytes_sent=sent,
+            message=f"shares of {names} sent to {len(self.spec.manifest.parties)} "
+            f"parties, {sent} bytes",
+            audit_head=head,
+        )
+
+    def _connect(self, announcements: dict[str, tuple[bytes, bytes]]) -> None:
+        """Verify the peers' announcements, derive the pair keys, open this member's links."""
+        spec, man = self.spec, self.spec.manifest
+        peers = [n for n in spec.members if n != self.me]
+        secrets: dict[str, keyex.PairSecrets] = {}
         for name in peers:
             body, sig = announcements[name]
             pub = keyex.verify_announcement(
@@ -261,44 +292,44 @@ class TaskRun:
                 party=name,
                 manifest_sha256=spec.manifest_sha256,
             )
-            secrets[spec.endpoints.index(name)] = keyex.derive_pair(
-                self._eph, self.me, name, pub, spec.manifest_sha256
-            )
-        self._keyring = keyex.keyring(self.index, secrets, self.task_id)
+            secrets[name] = keyex.derive_pair(self._eph, self.me, name, pub, spec.manifest_sha256)
         assert self.inbox is not None
         with self._lock:
             for name in peers:
-                s = secrets[spec.endpoints.index(name)]
-                self.receivers[name] = RelayReceiver(
-                    keyex.ChunkOpener(s.recv_key, self.task_id, name, self.me), self.inbox, name
-                )
+                opener = keyex.ChunkOpener(secrets[name].recv_key, self.task_id, name, self.me)
+                self.receivers[name] = RelayReceiver(opener, self.inbox, name)
             pending, self.pending_relay = self.pending_relay, []
         for frame in pending:
             if frame.peer in self.receivers:
                 self.receivers[frame.peer].feed(frame)
-        deadline = time.monotonic() + max(0.0, self._deadline_left())
-        with ThreadPoolExecutor(max_workers=max(1, len(peers))) as pool:
-            links = dict(
-                zip(
-                    [spec.endpoints.index(n) for n in peers],
-                    pool.map(lambda n: self._link(n, secrets[spec.endpoints.index(n)]), peers),
-                    strict=True,
-                )
+        if self.contributor:
+            targets = list(man.parties)  # a contributor only sends, to the computing parties
+        else:
+            targets = [n for n in spec.endpoints if n != self.me]
+        with ThreadPoolExecutor(max_workers=max(1, len(targets))) as pool:
+            self._links = dict(
+                zip(targets, pool.map(lambda n: self._link(n, secrets[n]), targets), strict=True)
             )
-        transport = PeerTransport(
-            self.index,
-            spec.endpoints,
-            links,
-            self.inbox,
-            deadline=deadline,
-            slow_rounds_s=self.config.slow_rounds_s,
-        )
+        if not self.contributor:
+            self._keyring = keyex.keyring(
+                self.index, {spec.endpoints.index(n): secrets[n] for n in targets}, self.task_id
+            )
+            transport = PeerTransport(
+                self.index,
+                spec.endpoints,
+                {spec.endpoints.index(n): lk for n, lk in self._links.items()},
+                self.inbox,
+                deadline=time.monotonic() + max(0.0, self._deadline_left()),
+                slow_rounds_s=self.config.slow_rounds_s,
+            )
+            with self._lock:
+                self.transport = transport
         with self._lock:
-            self.transport = transport
-            cancelled = self._cancelled
+            cancelled, transport_now = self._cancelled, self.transport
         if cancelled:
-            transport.abort(cancelled)
-        return transport
+            if transport_now is not None:
+                transport_now.abort(cancelled)
+            raise TransportError(cancelled)
 
     def _link(self, peer: str, s: keyex.PairSecrets) -> Link:
         endpoint = self.spec.participants[peer].endpoint
@@ -388,11 +419,13 @@ class TaskRun:
             if self._cancelled is None:
                 self._cancelled = reason
             transport = self.transport
+            links = list(self._links.values())
         if transport is not None:
             transport.abort(reason)
-            transport.close()
         elif self.inbox is not None:
             self.inbox.abort(reason)
+        for link in links:  # also unblocks a send stuck on a dead peer
+            link.close()
 
     def discard(self, reason: str) -> None:
         """Drop an accepted task that never started."""

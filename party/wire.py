@@ -43,7 +43,13 @@ class TaskSpec:
 
     @property
     def endpoints(self) -> tuple[str, ...]:
+        """The engine's endpoints (parties in program order, then the dealer)."""
         return tuple(self.manifest.endpoints)
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        """Every daemon of the task: the engine's endpoints, then input-only contributors."""
+        return tuple(self.manifest.members)
 
 
 def program_pb(program: Program) -> task_pb2.Program:
@@ -78,11 +84,11 @@ def task_from_offer(offer: hub_pb2.TaskOffer, ca_pem: bytes, me: str) -> TaskSpe
             f"the program's parties {list(program.parties)} differ from the manifest's "
             f"{list(man.parties)}"
         )
-    if me not in man.endpoints:
+    if me not in man.members:
         raise OfferError(f"{me!r} is not an endpoint of this task")
     participants: dict[str, Participant] = {}
     for p in offer.participants:
-        if p.name not in man.endpoints or p.name in participants:
+        if p.name not in man.members or p.name in participants:
             raise OfferError(f"unexpected or duplicate participant {p.name!r}")
         role = "dealer" if p.name == man.dealer else "party"
         try:
@@ -90,7 +96,7 @@ def task_from_offer(offer: hub_pb2.TaskOffer, ca_pem: bytes, me: str) -> TaskSpe
         except CertificateError as exc:
             raise OfferError(f"participant {p.name!r}: {exc}") from None
         participants[p.name] = Participant(p.name, p.role, p.endpoint, p.cert)
-    missing = [n for n in man.endpoints if n not in participants]
+    missing = [n for n in man.members if n not in participants]
     if missing:
         raise OfferError(f"the offer lacks participants {missing}")
     return TaskSpec(man.task_id, man, man.sha256, program, participants, signed.client_cert)
@@ -103,13 +109,11 @@ def announcement_pb(body: bytes, signature: bytes) -> task_pb2.Announcement:
 def announcements_by_name(
     spec: TaskSpec, start: hub_pb2.TaskStart
 ) -> dict[str, tuple[bytes, bytes]]:
-    """The start message's announcements in endpoint order (checked later by signature)."""
+    """The start message's announcements in member order (checked later by signature)."""
     anns = list(start.announcements)
-    if len(anns) != len(spec.endpoints):
-        raise OfferError(
-            f"start carries {len(anns)} announcements for {len(spec.endpoints)} endpoints"
-        )
-    return {name: (a.body, a.signature) for name, a in zip(spec.endpoints, anns, strict=True)}
+    if len(anns) != len(spec.members):
+        raise OfferError(f"start carries {len(anns)} announcements for {len(spec.members)} members")
+    return {name: (a.body, a.signature) for name, a in zip(spec.members, anns, strict=True)}
 
 
 def result_pb(party: str, nonce: bytes, ciphertext: bytes) -> task_pb2.EncryptedResult:

@@ -28,8 +28,11 @@ def generate(out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         args = [
-            "grpc_tools.protoc", f"-I{VIRTUAL}={HERE}", f"--python_out={tmp}",
-            f"--pyi_out={tmp}", f"--grpc_python_out={tmp}",
+            "grpc_tools.protoc",
+            f"-I{VIRTUAL}={HERE}",
+            f"--python_out={tmp}",
+            f"--pyi_out={tmp}",
+            f"--grpc_python_out={tmp}",
             *[f"{VIRTUAL}/v1/{p.name}" for p in proto_files()],
         ]
         if protoc.main(args) != 0:

@@ -49,7 +49,7 @@ def _keys(args: argparse.Namespace) -> int:
 def _hub(args: argparse.Namespace) -> int:
     from smc.hub import config, server
 
-    return server.serve(config.load(args.config), args.ready_file)
+    return int(server.serve(config.load(args.config), args.ready_file))
 
 
 def _party(args: argparse.Namespace) -> int:
@@ -61,7 +61,7 @@ def _party(args: argparse.Namespace) -> int:
         return 0
     from smc.party import config, daemon
 
-    return daemon.serve(config.load(args.config), args.ready_file)
+    return int(daemon.serve(config.load(args.config), args.ready_file))
 
 
 def _parties(args: argparse.Namespace) -> int:

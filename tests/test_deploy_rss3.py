@@ -42,6 +42,13 @@ def _data(seed: int) -> dict[str, np.ndarray]:
 
 
 DATA = {p: _data(k) for k, p in enumerate(PARTIES)}
+WAGES = np.round(np.random.default_rng(9).uniform(10, 60, ROWS), 3)  # held by dora, input-only
+
+
+def _contributor(root: Path) -> dict[str, dict[str, Any]]:
+    (root / "dora-wages.csv").write_text("wage\n" + "\n".join(f"{w:.3f}" for w in WAGES) + "\n")
+    policy = {"any_program": True, "recipients": RECIPIENTS, "min_parties": 2}
+    return {"wages": {"path": "dora-wages.csv", "columns": {"wage": "fixed"}, "policy": policy}}
 
 
 def _datasets(root: Path, party: str) -> dict[str, dict[str, Any]]:
@@ -78,6 +85,7 @@ def _datasets(root: Path, party: str) -> dict[str, dict[str, Any]]:
 def dep(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     root = tmp_path_factory.mktemp("rss3")
     parties = {p: _datasets(root, p) for p in PARTIES}
+    parties["dora"] = _contributor(root)
     slow = {p: {"slow_rounds_s": 0.003} for p in PARTIES}
     d = LocalDeployment(
         root, parties, clients=("analyst", "eve"), authorised=("analyst",), party_extra=slow
@@ -208,6 +216,29 @@ def test_explicit_bindings(client: Client) -> None:
     assert float(res["alice"]["total"]) == pytest.approx(ref, rel=1e-9)
 
 
+def test_input_only_party_contributes_shares(dep: LocalDeployment, client: Client) -> None:
+    from smc.circuits.blocks import client_input
+
+    p = smc.ProgramBuilder(PARTIES)  # dora is not a computing party: her data arrives as shares
+    wages = client_input(p, "wages", (ROWS,), dtype="fixed")
+    ages = p.input("alice", "visits.age", shape=(ROWS,))
+    p.output("total", wages.sum(), to="alice")
+    p.output("weighted", smc.dot(wages, ages) / ROWS, to="alice")
+    contributions = {"dora": {"wages": ("wages", ("wage",), "fixed")}}
+    res = client.run(p.build(), contributions=contributions, deadline_s=60)
+    assert float(res["alice"]["total"]) == pytest.approx(WAGES.sum(), abs=1e-2)
+    ref = float(WAGES @ DATA["alice"]["age"]) / ROWS
+    assert float(res["alice"]["weighted"]) == pytest.approx(ref, rel=1e-4)
+    assert any(e.kind == "party_done" and e.party == "dora" for e in res.events)
+    assert '"event":"contributed"' in (dep.root / "audit" / "dora.log").read_text()
+    q = smc.ProgramBuilder(PARTIES)  # the same data towards a recipient dora does not allow
+    q.output("total", client_input(q, "wages", (ROWS,), dtype="fixed").sum(), to="bob")
+    with pytest.raises(
+        TaskFailed, match="party 'dora' refused: dataset 'wages' may not be revealed"
+    ):
+        client.run(q.build(), contributions=contributions, deadline_s=30)
+
+
 def _raw_submit(dep: LocalDeployment, program_bytes: bytes, manifest_hash: str) -> grpc.RpcError:
     creds = pki.Credentials.from_dir(dep.keys, "analyst")
     man = Manifest(
@@ -244,6 +275,15 @@ def test_program_hash_mismatch_and_oversized_program(dep: LocalDeployment) -> No
     big = b" " * (65 << 20)
     err = _raw_submit(dep, big, hashlib.sha256(big).hexdigest())
     assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_undecodable_messages_do_not_hurt_the_hub(dep: LocalDeployment, client: Client) -> None:
+    for method in ("Submit", "Answer", "Report"):
+        raw = client._channel.unary_unary(f"/smc.v1.Hub/{method}")  # bytes in, bytes out
+        with pytest.raises(grpc.RpcError) as err:
+            raw(b"\xff\xfe\x00garbage\x12", timeout=10)
+        assert err.value.code() in (grpc.StatusCode.INTERNAL, grpc.StatusCode.INVALID_ARGUMENT)
+    assert len(client.parties()) >= 3  # still serving
 
 
 def test_malformed_program_is_refused_by_the_parties(dep: LocalDeployment, client: Client) -> None:
@@ -406,7 +446,7 @@ def test_hub_restart_keeps_finished_tasks_and_fails_running_ones(
     st = running.status()
     assert st.state == "failed" and "hub restarted while the task was unfinished" in st.reason
     deadline = time.monotonic() + 20  # the daemons reconnect by themselves
-    while sum(p.online for p in client.parties()) < 3 and time.monotonic() < deadline:
+    while sum(p.online for p in client.parties()) < 4 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert float(client.run(stats_program(), deadline_s=60)["alice"]["mean_age"]) > 0
 
@@ -444,3 +484,9 @@ def test_sigterm_drains_gracefully(dep: LocalDeployment) -> None:
 def test_program_bytes_are_canonical(client: Client) -> None:
     pb = program_pb(stats_program())
     assert smc.Program.from_bytes(pb.canonical).hash == pb.sha256
+
+
+def test_hub_drains_on_sigterm(dep: LocalDeployment) -> None:
+    """Last in this module: the hub stops cleanly (the daemons then retry until torn down)."""
+    assert dep.stop_process("hub") == 0
+    assert "hub stopped" in dep.log_tail("hub", 3)

@@ -106,3 +106,15 @@ def test_verify_audit_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     _write(path, entries)
     assert main(["party", "verify-audit", str(path)]) == 2
     assert "line 1: entry was modified" in capsys.readouterr().err
+
+
+def test_a_torn_last_line_from_a_crash_is_set_aside(tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+    head = _log(path).head
+    with path.open("ab") as fh:
+        fh.write(b'{"seq":4,"event":"compl')  # killed in the middle of an append
+    log = AuditLog(path)
+    assert log.count == 4 and log.head == head
+    assert log.recovered is not None and log.recovered.read_bytes().startswith(b'{"seq":4')
+    log.append("completed", task_id="0" * 32)
+    assert verify(path)[0] == 5

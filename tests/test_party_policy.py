@@ -224,3 +224,42 @@ def test_manifest_is_canonical_and_validated() -> None:
         _manifest(program, deadline_ms=0)
     with pytest.raises(ManifestError, match="not a party"):
         _manifest(program, bindings={"mallory": {}})
+
+
+def test_contribution_shares_are_uniform_halves_that_add_up() -> None:
+    from smc.party import contrib
+
+    values = np.array([1.5, -2.25, 3.0e6])
+    shares = contrib.split(values, "fixed", 16, PARTIES)
+    for hi, lo in shares.values():
+        contrib.check_share("w", hi, lo, (3,))
+    ring = contrib.join([shares[p] for p in PARTIES])
+    np.testing.assert_array_equal(ring.view(np.int64), np.rint(values * 2**16).astype(np.int64))
+    assert len({shares[p][0].tobytes() for p in PARTIES}) == 3
+    with pytest.raises(contrib.ContributionError, match="shape"):
+        contrib.check_share("w", shares["alice"][0], shares["alice"][1], (4,))
+    with pytest.raises(contrib.ContributionError, match="32-bit"):
+        contrib.check_share("w", shares["alice"][0] + (1 << 40), shares["alice"][1], (3,))
+
+
+def test_manifest_contributions_are_validated() -> None:
+    from smc.hub.manifest import Contribution
+
+    program = _program()
+    man = _manifest(
+        program, contributions={"dora": {"w": Contribution("wages", ("wage",), "fixed")}}
+    )
+    assert man.members == (*PARTIES, "dora") and man.contributed() == {
+        "w_hi": "dora",
+        "w_lo": "dora",
+    }
+    assert Manifest.from_bytes(man.to_bytes()) == man
+    with pytest.raises(ManifestError, match="not also a computing party"):
+        _manifest(program, contributions={"alice": {"w": Contribution("wages")}})
+    with pytest.raises(ManifestError, match="dtype must be fixed or int"):
+        _manifest(program, contributions={"dora": {"w": Contribution("wages", (), "float")}})
+    with pytest.raises(ManifestError, match="invalid or repeated"):
+        _manifest(
+            program,
+            contributions={"dora": {"w": Contribution("a")}, "ed": {"w": Contribution("b")}},
+        )
