@@ -482,7 +482,7 @@ def _concat_shape(op: str, shapes: list[Shape], axis: int, where: str) -> Shape:
     for s in shapes:
         if len(s) != rank or s[:ax] + s[ax + 1 :] != first[:ax] + first[ax + 1 :]:
             raise ProgramError(f"{where}: concatenate shapes differ off axis {axis}: {shapes}")
-    return (*first[:ax], sum(s[ax] for s in shapes), *first[ax + 1:])
+    return (*first[:ax], sum(s[ax] for s in shapes), *first[ax + 1 :])
 
 
 def matmul_shape(a: Shape, b: Shape) -> Shape:

@@ -5,6 +5,7 @@
   against plaintext references and ends by printing a line saying they match.
 * The README's quick-start block is the text of ``docs/examples/quickstart.py``.
 * Every ```` ```python ```` block of the engine docs runs, each in a fresh namespace.
+* Links between these documents point to files and headings that exist.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ DOCS_WITH_CODE = [
     "docs/glossary.md",
 ]
 PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
+LINK = re.compile(r"\]\(([^)#\s]*)(?:#([^)\s]*))?\)")
 
 
 def test_examples_exist() -> None:
@@ -73,3 +75,24 @@ def test_doc_snippets_run(name: str) -> None:
             exec(compile(block, f"{name}[python block {k}]", "exec"), namespace)
         except Exception as exc:  # pragma: no cover - reported with the block
             pytest.fail(f"{name}, python block {k} raised {exc!r}:\n{block}")
+
+
+def _anchors(text: str) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
+    heads = re.findall(r"^#+ (.*)$", text, re.M)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in heads}
+
+
+@pytest.mark.parametrize("name", DOCS_WITH_CODE)
+def test_links_between_engine_docs_resolve(name: str) -> None:
+    source = ROOT / name
+    own = {(ROOT / d).resolve() for d in DOCS_WITH_CODE}
+    for target, anchor in LINK.findall(source.read_text()):
+        if target.startswith(("http://", "https://")):
+            continue
+        path = (source.parent / target).resolve() if target else source.resolve()
+        if path not in own:
+            continue  # documents owned by others are checked by their owners
+        assert path.exists(), f"{name}: broken link to {target}"
+        if anchor:
+            assert anchor in _anchors(path.read_text()), f"{name}: no heading #{anchor} in {target}"
