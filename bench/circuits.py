@@ -155,21 +155,18 @@ def auction_workloads(n: int) -> list[Workload]:
     bids = rng.integers(0, 10**6, n)
     counts = spread(n)
     data = split_rows({"bids": bids}, counts)
-    out = []
-    for kind in ("first", "second"):
+
+    def one(kind: str) -> Workload:
         spec = AuctionSpec(kind=kind, max_bid=10**6)
-        out.append(
-            Workload(
-                f"auction ({'Vickrey' if kind == 'second' else 'first price'}), {n:,} bidders",
-                lambda spec=spec: build_auction(counts, spec, PARTIES),
-                lambda: data,
-                lambda d, spec=spec: reference_auction(
-                    np.concatenate([d[p]["bids"] for p in PARTIES]), spec
-                ),
-                close(0.0),
-            )
+        return Workload(
+            f"auction ({'Vickrey' if kind == 'second' else 'first price'}), {n:,} bidders",
+            lambda: build_auction(counts, spec, PARTIES),
+            lambda: data,
+            lambda d: reference_auction(np.concatenate([d[p]["bids"] for p in PARTIES]), spec),
+            close(0.0),
         )
-    return out
+
+    return [one("first"), one("second")]
 
 
 def election_workload(n: int, candidates: int = 5) -> Workload:

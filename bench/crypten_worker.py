@@ -56,15 +56,16 @@ def _run(job: Job) -> None:
 
     torch.set_num_threads(1)
     crypten = import_crypten()
+    crypten.cfg.communicator.verbose = True  # count rounds and bytes
     crypten.init()
     comm = crypten.communicator.get()
-    comm.set_verbosity(True)
     rank, world = comm.get_rank(), comm.get_world_size()
     names = [f"p{i}" for i in range(world)]
     op = OPS[job.workload]
     sizes = list(job.sizes)
     while sizes:
         size = sizes.pop(0)
+        t_setup = time.perf_counter()
         arrays = workload_arrays(job.workload, names, size)
         x = crypten.cryptensor(torch.from_numpy(arrays["x"]).double(), src=0)
         y = (
@@ -72,6 +73,7 @@ def _run(job: Job) -> None:
             if "y" in arrays
             else None
         )
+        setup_s = time.perf_counter() - t_setup
         times: list[float] = []
         stats: dict[str, Any] = {}
         for rep in range(job.warmup + job.reps):
@@ -91,7 +93,7 @@ def _run(job: Job) -> None:
             bytes_sent=int(stats.get("bytes", 0)),
             rounds=int(stats.get("rounds", 0)),
         )
-        go = keep_going(job, size, times, sizes) if rank == 0 else None
+        go = keep_going(job, size, times, sizes, setup_s) if rank == 0 else None
         verdict = comm.broadcast_obj(go, 0)
         if verdict is not True:
             for s in sizes:

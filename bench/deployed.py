@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from smc.bench.workload import BenchError, Built
 
 _DONE = re.compile(r"(\d+) rounds, (\d+) bytes sent")
@@ -31,7 +30,7 @@ DEALER = "dealer"
 def unavailable() -> str | None:
     """Why deployed mode cannot run in this build, or None."""
     try:
-        import smc.party.client  # noqa: F401
+        import smc.party.client
         import smc.party.launch  # noqa: F401
     except ImportError as exc:
         return (

@@ -29,8 +29,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-
 from smc.bench.workload import BenchError, Built, Workload
+
 from smc.transport import NetemConfig
 
 SCHEMA = "smc.bench/1"
@@ -83,10 +83,9 @@ class Memory:
     method: str
 
 
-def _sample_from_stats(
-    stats: list[Any], node: int | None, run_s: float, outputs: Any
-) -> Sample:
+def _sample_from_stats(stats: list[Any], node: int | None, run_s: float, outputs: Any) -> Sample:
     from smc.bench.engine import op_time
+
     from smc.executor import NodeStats
     from smc.runtime import SimulationResult
 
@@ -131,13 +130,15 @@ class Engine:
             import smc
 
             start = time.perf_counter()
-            res = smc.simulate(b.program, b.inputs, suite=p.suite, netem=p.netem,
-                               timeout=self.timeout)
+            res = smc.simulate(
+                b.program, b.inputs, suite=p.suite, netem=p.netem, timeout=self.timeout
+            )
             run_s = time.perf_counter() - start
             return _sample_from_stats(res.stats, b.node, run_s, res[p.names[0]])
         if self.mode == "procs":
-            replies, run_s = self._pool(p).run(b.program, p.suite, b.inputs, p.netem,
-                                               timeout=self.timeout)
+            replies, run_s = self._pool(p).run(
+                b.program, p.suite, b.inputs, p.netem, timeout=self.timeout
+            )
             return _sample_from_stats(
                 [r["stats"] for r in replies], b.node, run_s, replies[0]["outputs"]
             )
@@ -150,19 +151,25 @@ class Engine:
 
             tracemalloc.start()
             try:
-                smc.simulate(b.program, b.inputs, suite=p.suite, netem=p.netem,
-                             timeout=self.timeout)
+                smc.simulate(
+                    b.program, b.inputs, suite=p.suite, netem=p.netem, timeout=self.timeout
+                )
                 peak = tracemalloc.get_traced_memory()[1]
             finally:
                 tracemalloc.stop()
             rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
             return Memory(peak, None, rss, "tracemalloc peak, all endpoints in one process")
         if self.mode == "procs":
-            replies, _ = self._pool(p).run(b.program, p.suite, b.inputs, p.netem,
-                                           trace_memory=True, timeout=self.timeout)
+            replies, _ = self._pool(p).run(
+                b.program, p.suite, b.inputs, p.netem, trace_memory=True, timeout=self.timeout
+            )
             peaks = [int(r["peak"]) for r in replies]
-            return Memory(sum(peaks), peaks, max(int(r["maxrss"]) for r in replies),
-                          "tracemalloc peak per endpoint process (sum; per_endpoint lists each)")
+            return Memory(
+                sum(peaks),
+                peaks,
+                max(int(r["maxrss"]) for r in replies),
+                "tracemalloc peak per endpoint process (sum; per_endpoint lists each)",
+            )
         return Memory(None, None, None, "not measured in deployed mode (daemon processes)")
 
     def _pool(self, p: Point) -> Any:
@@ -221,8 +228,14 @@ def base_record(
 
 def timing_fields(times: list[float], ops: int) -> dict[str, Any]:
     if not times:
-        return {"reps": 0, "wall_p50_s": None, "wall_p95_s": None, "wall_min_s": None,
-                "ops_per_s": None, "samples_s": []}
+        return {
+            "reps": 0,
+            "wall_p50_s": None,
+            "wall_p95_s": None,
+            "wall_min_s": None,
+            "ops_per_s": None,
+            "samples_s": [],
+        }
     p50 = statistics.median(times)
     return {
         "reps": len(times),
@@ -241,6 +254,7 @@ class PointRun:
     engine: Engine
     point: Point
     built: Built
+    warmup: int = 1
     samples: list[Sample] = field(default_factory=list)
     memory: Memory | None = None
     warmed: bool = False
@@ -248,8 +262,11 @@ class PointRun:
     check: str | None = None
 
     def warm(self) -> None:
-        if not self.warmed and self.error is None:
-            self._guard(lambda: self.engine.sample(self.point, self.built))
+        """Untimed runs first (Numba compiles on first use, caches fill)."""
+        if not self.warmed:
+            for _ in range(self.warmup):
+                if self.error is None:
+                    self._guard(lambda: self.engine.sample(self.point, self.built))
             self.warmed = True
 
     def add(self, reps: int) -> None:
@@ -281,24 +298,32 @@ class PointRun:
         rec = base_record("smc", p, self.engine.mode, env, run_id)
         ops = w.ops(p.size)
         rec.update(timing_fields([s.wall_s for s in self.samples], ops))
-        rec["scope"] = "task" if self.engine.mode == "deployed" else (
-            "program" if self.built.node is None else "op")
-        rec["run_p50_s"] = (statistics.median(s.run_s for s in self.samples)
-                            if self.samples else None)
+        rec["scope"] = (
+            "task"
+            if self.engine.mode == "deployed"
+            else ("program" if self.built.node is None else "op")
+        )
+        rec["run_p50_s"] = (
+            statistics.median(s.run_s for s in self.samples) if self.samples else None
+        )
         last = self.samples[-1] if self.samples else None
         n = p.parties
         rec["rounds"] = last.rounds if last else None
         rec["bytes_per_party"] = last.bytes_per_endpoint[:n] if last else None
-        rec["dealer_bytes"] = (last.bytes_per_endpoint[n] if last and p.suite == "additive"
-                               and len(last.bytes_per_endpoint) > n else None)
+        rec["dealer_bytes"] = (
+            last.bytes_per_endpoint[n]
+            if last and p.suite == "additive" and len(last.bytes_per_endpoint) > n
+            else None
+        )
         rec["bytes_per_op"] = (max(last.bytes_per_endpoint[:n]) / ops) if last and ops else None
         cost = w.cost(p.suite, p.parties, p.size) if w.cost and w.kind == "op" else None
         rec["declared_rounds"] = cost.rounds if cost else None
         rec["declared_bytes_per_party"] = list(cost.bytes_per_endpoint[:n]) if cost else None
         rec["cost_matches"] = (
-            None if cost is None or last is None or rec["scope"] != "op"
-            else (last.rounds, tuple(last.bytes_per_endpoint)) ==
-            (cost.rounds, tuple(cost.bytes_per_endpoint))
+            None
+            if cost is None or last is None or rec["scope"] != "op"
+            else (last.rounds, tuple(last.bytes_per_endpoint))
+            == (cost.rounds, tuple(cost.bytes_per_endpoint))
         )
         mem = self.memory
         rec["peak_mem_bytes"] = mem.peak_bytes if mem else None

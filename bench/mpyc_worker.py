@@ -20,7 +20,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-
 from smc.bench.baselines import Job, emit, job_from_env, keep_going, workload_arrays
 
 OPS: dict[str, Callable[[Any, Any, Any], Any]] = {
@@ -41,6 +40,14 @@ def _sent(mpc: Any) -> int:
     return sum(p.protocol.nbytes_sent for p in mpc.parties if p.pid != mpc.pid)
 
 
+def _placeholder(mpc: Any, secure: Any, job: Job, value: Any, owner: int) -> Any:
+    """The owner's values; the same shape and flags (zeros) at every other party."""
+    a = value if mpc.pid == owner else np.zeros_like(value)
+    if job.workload == "mul_int":
+        return secure.array(a.astype(np.int64))
+    return secure.array(a.astype(np.float64), integral=False)
+
+
 async def _run(mpc: Any, job: Job) -> None:
     await mpc.start()
     secure = mpc.SecInt(64) if job.workload == "mul_int" else mpc.SecFxp(64, 16)
@@ -49,17 +56,15 @@ async def _run(mpc: Any, job: Job) -> None:
     sizes = list(job.sizes)
     while sizes:
         size = sizes.pop(0)
+        t_setup = time.perf_counter()
         arrays = workload_arrays(job.workload, names, size)
 
-        def placeholder(name: str, owner: int) -> Any:
-            a = arrays[name] if mpc.pid == owner else np.zeros_like(arrays[name])
-            if job.workload == "mul_int":
-                return secure.array(a.astype(np.int64))
-            return secure.array(a.astype(np.float64), integral=False)
-
-        x = mpc.input(placeholder("x", 0), senders=0)
-        y = mpc.input(placeholder("y", 1), senders=1) if "y" in arrays else None
+        x = mpc.input(_placeholder(mpc, secure, job, arrays["x"], 0), senders=0)
+        y = None
+        if "y" in arrays:
+            y = mpc.input(_placeholder(mpc, secure, job, arrays["y"], 1), senders=1)
         await mpc.gather(x)
+        setup_s = time.perf_counter() - t_setup
         times: list[float] = []
         sent = 0
         for rep in range(job.warmup + job.reps):
@@ -73,7 +78,7 @@ async def _run(mpc: Any, job: Job) -> None:
                 times.append(dt)
                 sent = _sent(mpc) - b0
         emit(mpc.pid, size, "ok", times=times, bytes_sent=sent)
-        go = keep_going(job, size, times, sizes) if mpc.pid == 0 else None
+        go = keep_going(job, size, times, sizes, setup_s) if mpc.pid == 0 else None
         verdict = await mpc.transfer(go, senders=0)
         if verdict is not True:
             for s in sizes:

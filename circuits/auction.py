@@ -29,7 +29,7 @@ import smc
 from smc.errors import ProgramError
 
 from .base import BuiltProgram
-from .blocks import client_input, positions
+from .blocks import client_input, positions, settle
 from .cost import program_cost
 
 KINDS = ("first", "second")
@@ -114,11 +114,11 @@ def _auction(
     if spec.reverse:
         limit = spec.max_bid if spec.reserve is None else spec.reserve
         sold = s1 >= -limit  # valid and within the maximum price
-        price = -s1 if spec.kind == "first" else smc.minimum(-high[1], limit)
+        price = -s1 if spec.kind == "first" else settle(smc.minimum(-high[1], limit))
     else:
         limit = 0 if spec.reserve is None else spec.reserve
         sold = s1 >= limit
-        price = s1 if spec.kind == "first" else smc.maximum(high[1], limit)
+        price = s1 if spec.kind == "first" else settle(smc.maximum(high[1], limit))
     return smc.where(sold, index, -1), smc.where(sold, price, 0)
 
 

@@ -54,9 +54,9 @@ def divide_by_count(
 
 def settle(x: smc.SecureArray) -> smc.SecureArray:
     """``x`` re-shaped to its own shape: a local no-op that works around an engine bug. In the
-    additive suite a secret product or matmul with a 0-d result (no truncation) returns shares
-    of shape (1,) (``np.ascontiguousarray`` of a 0-d array), which a later ``where`` or
-    comparison then fails to broadcast; the reshape restores shape ()."""
+    additive suite a secret product, matmul or ``where`` with a 0-d result (no truncation)
+    returns shares of shape (1,) (``np.ascontiguousarray`` of a 0-d array), which a later
+    ``where`` or comparison then fails to broadcast; the reshape restores shape ()."""
     return x.reshape(()) if x.ndim == 0 and x.secret else x
 
 
@@ -74,7 +74,7 @@ def all_of(conditions: Sequence[smc.SecureArray]) -> smc.SecureArray:
 def gate(valid: smc.SecureArray, value: smc.SecureArray) -> smc.SecureArray:
     """``value`` where ``valid`` is 1, zeros where it is 0 (nothing else is revealed)."""
     zero = np.zeros((), dtype=np.int64 if value.dtype == "int" else np.float64)
-    return smc.where(valid, value, zero)
+    return settle(smc.where(valid, value, zero))
 
 
 def secret_const(anchor: smc.SecureArray, value: Any) -> smc.SecureArray:

@@ -156,23 +156,24 @@ def build_stats(
     n = sum(rows[p] for p in holders)
     x = cols[spec.column]
     mask = _mask(spec, cols)
-    if mask is None:
+    if mask is None:  # every row counts: the rule depends on public sizes only
         count: smc.SecureArray = b.const(n)
-        per_party = [b.const(1) for _ in holders]
+        holds = len(holders) >= max(1, spec.min_contributors) and n >= spec.needed_count
+        valid = b.const(int(holds))
     else:
         count = mask.sum()
         bounds = [int(v) for v in np.cumsum([0] + [rows[p] for p in holders])]
         per_party = [mask[lo:hi].sum() >= 1 for lo, hi in itertools.pairwise(bounds)]
-    contributors = smc.stack(per_party).sum()
-    valid = all_of([contributors >= max(1, spec.min_contributors), count >= spec.needed_count])
+        contributors = smc.stack(per_party).sum()
+        valid = all_of([contributors >= max(1, spec.min_contributors), count >= spec.needed_count])
+        holds = False  # unknown until run: gate every result
     out = _compute(b, spec, x, mask, count, n)
     for name, value in out.items():
-        gated = gate(valid, value)
+        rule = valid
         if name == "top_k":
-            ok = all_of([valid, count >= spec.k]) if mask is not None else valid
-            b.output("top_k_valid", ok, to=to)
-            gated = gate(ok, value)
-        b.output(name, gated, to=to)
+            rule = all_of([valid, count >= spec.k]) if mask is not None else valid
+            b.output("top_k_valid", rule, to=to)
+        b.output(name, value if holds else gate(rule, value), to=to)
     b.output("valid", valid, to=to)
     return BuiltProgram.of(b.build(), "stats", rows=dict(rows), spec=spec)
 

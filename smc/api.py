@@ -406,7 +406,10 @@ class SecureArray:
             if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
                 spec.append({"i": int(item)})
             elif isinstance(item, slice):
-                spec.append({"s": [item.start, item.stop, item.step]})
+                bounds = [
+                    None if v is None else _index_int(v) for v in (item.start, item.stop, item.step)
+                ]
+                spec.append({"s": bounds})
             elif item is None:
                 spec.append({"n": 0})
             elif item is Ellipsis:
@@ -432,6 +435,12 @@ class SecureArray:
         return self.builder._add(
             "trunc", [self], {"bits": self.builder.fixed.frac_bits, "dtype": "int"}
         )
+
+
+def _index_int(value: Any) -> int:
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    raise ProgramError(f"slice bounds must be integers, got {value!r}")
 
 
 def _builder_of(arrays: Sequence[Any]) -> ProgramBuilder:

@@ -23,7 +23,7 @@ import numpy as np
 
 from smc import kernels
 from smc.config import SessionConfig
-from smc.dispatch import public_nonlinear, start_nonlinear
+from smc.dispatch import lift, public_nonlinear, start_nonlinear
 from smc.encoding import decode_fixed, decode_int, encode_fixed, encode_int
 from smc.errors import InputError, ProtocolError
 from smc.ir import NONLINEAR_OPS, Node, Program, decode_const, parse_index
@@ -389,6 +389,11 @@ class Executor:
             return map_share(b, lambda c: kernels.ring_matmul(a, c))
         if op == "to_fixed":
             return s.mul_public(args[0], np.uint64(1 << fb))
+        if op in ("concat", "stack"):  # public parts become trivial sharings first
+            args = [
+                v if n.secret else lift(s, v, False, n.shape)
+                for v, n in zip(args, arg_nodes, strict=True)
+            ]
         return _structural(node, arg_nodes, args)
 
     def _decode(self, node_id: int, value: Value) -> np.ndarray:

@@ -98,9 +98,9 @@ def test_client_shares_hide_values_and_add_up(dtype: str) -> None:
     for p in parties:
         for half in ("v_hi", "v_lo"):
             assert shares[p][half].min() >= 0 and shares[p][half].max() < 2**32
-    p = smc.ProgramBuilder(parties)
-    p.output("v", client_input(p, "v", (6,), dtype), to="a")
-    got = smc.simulate(p.build(), shares)["a"]["v"]
+    b = smc.ProgramBuilder(parties)
+    b.output("v", client_input(b, "v", (6,), dtype), to="a")
+    got = smc.simulate(b.build(), shares)["a"]["v"]
     np.testing.assert_array_equal(got, values)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from smc.circuits import BuiltProgram
 from smc.circuits.cost import (
     FUNCTION_COSTS,
     Cost,
@@ -82,7 +83,7 @@ def test_estimate_is_exact_on_a_program_using_every_operation(suite: str, n: int
     names = [f"p{i}" for i in range(n)]
     program = mixed_program(names)
     rng = np.random.default_rng(1)
-    data = {
+    data: dict[str, dict[str, np.ndarray]] = {
         names[0]: {"x": rng.uniform(1, 5, 7)},
         names[1]: {"y": rng.uniform(1, 5, 7), "xi": rng.integers(-9, 9, (7, 3))},
     }
@@ -100,3 +101,72 @@ def test_cost_algebra() -> None:
     assert a.times(2) == Cost(6, (20, 40))
     with pytest.raises(ValueError):
         CostModel("rss3", 4)
+
+
+def every_circuit() -> list[tuple[str, BuiltProgram]]:
+    from smc.circuits import (
+        AuctionSpec,
+        ElectionSpec,
+        FedAvgSpec,
+        JoinSpec,
+        LinearRegressionSpec,
+        LogisticRegressionSpec,
+        MLPSpec,
+        Predicate,
+        ScoringSpec,
+        StatsSpec,
+        build_auction,
+        build_election,
+        build_federated_average,
+        build_join,
+        build_linear_regression,
+        build_logistic_regression,
+        build_mlp,
+        build_scoring,
+        build_stats,
+    )
+
+    p = ("p0", "p1", "p2")
+    rows = {"p0": 5, "p1": 4, "p2": 6}
+    stats = StatsSpec(
+        stats=("count", "mean", "std", "max", "median", "top_k"),
+        where=(Predicate("value", ">", 0.0),),
+        k=2,
+    )
+    return [
+        ("stats", build_stats(rows, stats, p)),
+        ("join", build_join("p0", "p1", 6, 5, JoinSpec(stats=("size", "mean")), p)),
+        ("auction", build_auction(rows, AuctionSpec(kind="second"), p)),
+        ("election", build_election(rows, ElectionSpec(3, reveal="both"), p)),
+        ("linear", build_linear_regression(rows, LinearRegressionSpec(2), p)),
+        ("logistic", build_logistic_regression(rows, LogisticRegressionSpec(2, 2, 4), p)),
+        ("scoring", build_scoring("p0", "p1", 4, ScoringSpec(2), p)),
+        ("mlp", build_mlp("p0", "p1", 4, MLPSpec((2, 3, 2), "class"), p)),
+        ("fedavg", build_federated_average(list(p), FedAvgSpec(3, clip=1.0), p)),
+    ]
+
+
+def fill(built: BuiltProgram, rng: np.random.Generator) -> dict[str, dict[str, np.ndarray]]:
+    """Random data of the right shapes (ids distinct, ints small)."""
+    data: dict[str, dict[str, np.ndarray]] = {}
+    for party, specs in built.inputs.items():
+        for s in specs:
+            if s.name == "ids":
+                value = rng.choice(40, s.shape, replace=False)
+            elif s.dtype == "int":
+                value = rng.integers(0, 2, s.shape)
+            else:
+                value = rng.uniform(-2, 2, s.shape)
+            data.setdefault(party, {})[s.name] = value
+    return data
+
+
+@pytest.mark.parametrize("suite", ["rss3", "additive"])
+def test_declared_cost_of_every_circuit_equals_measured(suite: str) -> None:
+    from smc.circuits import run_local
+
+    rng = np.random.default_rng(0)
+    for name, built in every_circuit():
+        res = run_local(built, fill(built, rng), suite=suite)
+        declared = built.declared_cost(suite)
+        assert declared == measured_cost(res.result), name

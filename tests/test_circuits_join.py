@@ -7,6 +7,8 @@ duplicates in one list are caught inside (sort method) and only flagged.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from smc.circuits import JoinSpec, build_join, reference_join, run_local
@@ -24,7 +26,7 @@ def id_sets(n: int, m: int, common: int, seed: int) -> tuple[np.ndarray, np.ndar
     return rng.permutation(pool[:n]), rng.permutation(pool[n - common :])
 
 
-def check(got: dict[str, np.ndarray], want: dict[str, object]) -> None:
+def check(got: dict[str, np.ndarray], want: dict[str, Any]) -> None:
     assert set(got) == set(want)
     for name, value in want.items():
         if name == "mean":

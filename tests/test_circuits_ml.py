@@ -46,7 +46,7 @@ def split(x: np.ndarray, y: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
     return out
 
 
-def regression_data(seed: int, d: int = 5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def regression_data(seed: int, d: int = 5) -> tuple[np.ndarray, np.ndarray, np.random.Generator]:
     rng = np.random.default_rng(seed)
     n = sum(ROWS.values())
     x = rng.normal(0, 1, (n, d))

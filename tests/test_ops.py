@@ -226,3 +226,24 @@ def test_integer_and_fixed_mix() -> None:
     out, _ = run("additive", 2, lambda p, h: (h[0] * 0.5).to_int(), [np.array([3.0, -4.0])])
     assert out.dtype == np.int64
     assert set(out) <= {1, 2, -2, -1} and out[1] == -2
+
+
+@pytest.mark.parametrize(("suite", "n"), SUITES)
+def test_mixed_public_secret_structure_and_scalar_products(suite: str, n: int) -> None:
+    """concatenate/stack of secret and public parts, 0-d products feeding comparisons, and slices
+    with numpy-integer bounds."""
+
+    def build(p: smc.ProgramBuilder, h: list[smc.SecureArray]) -> smc.SecureArray:
+        d = smc.dot(h[0], h[0])  # 0-d secret
+        return smc.concatenate(
+            [
+                smc.concatenate([h[0], np.array([1.5, 2.5])]),
+                smc.stack([h[0], np.ones(3)]).ravel(),
+                smc.where(d < 20.0, d, 0.0).reshape(1),
+                h[0][np.int64(0) : np.int64(2)],
+            ]
+        )
+
+    out, _ = run(suite, n, build, [np.array([1.0, 2.0, 3.0])])
+    expected = [1, 2, 3, 1.5, 2.5, 1, 2, 3, 1, 1, 1, 14, 1, 2]
+    np.testing.assert_allclose(out, expected, atol=ULP)

@@ -31,7 +31,7 @@ print("alice:", result["alice"])
 print(f"{result.rounds} rounds, bytes sent per party: {result.bytes_per_party}")
 
 # Check against plaintext numpy. Fixed point has 16 fractional bits: each product is exact to
-# one ulp (2^-16); public constants such as 1.03 and 1/8 are rounded (relative error < 2^-17).
+# one ulp (2^-16), and the public constant 1.03 is rounded to 16 bits (relative error < 2^-17).
 both_plain = np.concatenate([alice, bob])
 assert set(result["carol"]) == {"mean", "variance", "gap"}
 assert set(result["alice"]) == set(result["bob"]) == {"raised_total", "gap"}
