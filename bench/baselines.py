@@ -132,7 +132,7 @@ def keep_going(
     left = job.budget_s - (time.monotonic() - job.started)
     if predicted > left:
         return (
-            f"skipped: predicted {predicted:.0f} s for size {nxt:,} ({job.warmup} warm-up + "
+            f"predicted {predicted:.0f} s for size {nxt:,} ({job.warmup} warm-up + "
             f"{job.reps} reps) exceeds the {left:.0f} s left of the {job.budget_s:.0f} s "
             "budget (--baseline-budget)"
         )

@@ -97,11 +97,12 @@ HEADER = ["library", "workload", "suite", "n", "size", "mode", "net", "p50", "p9
 def table(records: Sequence[dict[str, Any]]) -> str:
     """A fixed-width table; notes of non-ok records follow it, numbered."""
     rows = [_row(r) for r in records]
-    notes = []
+    notes: list[str] = []
     for r, row in zip(records, rows, strict=True):
         if r.get("note"):
-            notes.append(r["note"])
-            row[-1] += f" [{len(notes)}]"
+            if r["note"] not in notes:
+                notes.append(r["note"])
+            row[-1] += f" [{notes.index(r['note']) + 1}]"
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(HEADER)]
     right = {3, 4, 7, 8, 9, 10, 11, 12, 13}
 

@@ -103,6 +103,10 @@ def validate(plan: Plan) -> list[Group]:
     return list(groups.values())
 
 
+def _cycle(cycle: int, chunks: list[int]) -> str:
+    return f"cycle {cycle + 1}/{len(chunks)}" if len(chunks) > 1 else ""
+
+
 def _chunks(total: int, parts: int) -> list[int]:
     parts = max(1, min(parts, total))
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
@@ -165,7 +169,7 @@ def _measure_group(
         for lib in order:
             if lib == "smc":
                 for run in runs:
-                    progress.show(run.point.label(), f"cycle {cycle + 1}/{len(chunks)}")
+                    progress.show(run.point.label(), _cycle(cycle, chunks))
                     run.add(reps)
             elif live[lib] and base_sizes:
                 sizes = [
@@ -173,9 +177,7 @@ def _measure_group(
                 ]
                 if not sizes:
                     continue
-                progress.show(
-                    f"{lib} {g.workload.name} n={g.parties}", f"cycle {cycle + 1}/{len(chunks)}"
-                )
+                progress.show(f"{lib} {g.workload.name} n={g.parties}", _cycle(cycle, chunks))
                 got = baselines.run_batch(
                     lib,
                     g.workload.name,

@@ -2,7 +2,8 @@
 
 Everything that changes the meaning of a share (suite, ring, fractional bits, the party list, the
 program hash, the engine version) lives here and is hashed into :attr:`SessionConfig.digest`.
-Parties compare digests at session start and refuse to run with a peer whose digest differs.
+Every frame the executor sends carries 32 bits of the digest, so a peer whose configuration
+differs is refused on its first frame.
 """
 
 from __future__ import annotations

@@ -41,8 +41,9 @@ def encode_fixed(values: Any, fp: FixedPointConfig) -> U64:
 
 
 def decode_fixed(values: U64, fp: FixedPointConfig) -> F64:
-    """Decode fixed-point ring elements to float64 (exact for |x| < 2^(53 - f) ulps)."""
-    return to_signed(values).astype(np.float64) / fp.scale
+    """Decode fixed-point ring elements to float64 (exact for |x| < 2^(53 - f) ulps). Always an
+    array, 0-d for a scalar, like :func:`decode_int`."""
+    return np.asarray(to_signed(values).astype(np.float64) / fp.scale)
 
 
 def encode_int(values: Any) -> U64:
@@ -81,7 +82,9 @@ def decode_int(values: U64) -> npt.NDArray[np.int64]:
 def extra_bits(values: Any, frac_bits: int) -> int:
     """Extra fractional bits for a public multiplier: -floor(log2 max|c|) for |c| < 1/2, capped at
     min(frac_bits, 46 - 2*frac_bits, 30 - frac_bits) so that the truncation headroom rule still
-    leaves room. Keeps the relative precision of small constants near 2^-frac_bits."""
+    leaves room. Keeps the relative precision of small constants near 2^-frac_bits down to
+    |c| ~ 2^-(cap) (2^-14 at 16 bits); smaller constants lose precision gradually (divide by
+    a large count in two steps, e.g. ``x.sum() / 1000 / 1000``)."""
     arr = np.asarray(values, dtype=np.float64)
     top = float(np.max(np.abs(arr))) if arr.size else 0.0
     if top == 0.0 or top >= 0.5:

@@ -7,8 +7,9 @@ advance together, one communication round at a time, with their messages to each
 one frame. Independent operations therefore share rounds (round merging), and all endpoints stay
 in lockstep because every protocol yields the same number of rounds everywhere.
 
-Frames carry an 8-byte round number; a frame from the wrong round (duplicated, replayed or
-reordered) or of the wrong size is refused with :class:`~smc.errors.ProtocolError`.
+Frames carry an 8-byte header: the round number and 32 bits of the session digest. A frame from
+the wrong round (duplicated, replayed or reordered), from a peer with another session
+configuration, or of the wrong size is refused with :class:`~smc.errors.ProtocolError`.
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ from smc.protocols.suite import Share, Suite, map_share
 from smc.ring import U64, arshift
 from smc.transport import Transport
 
-Value = (
-    Any  # Share (tuple of ring arrays) for secret nodes, U64 for public nodes, None on the dealer
-)
+ROUND_MASK = (1 << 32) - 1
+# a node's value: a Share (tuple of ring arrays) when secret, U64 when public, None on the dealer
+Value = Any
 
 
 @dataclass
@@ -112,6 +113,9 @@ class Executor:
         self.record_view = record_view
         self.stats = RunStats()
         self._round = 0
+        # frame header: the top 32 bits carry the session digest, so a peer running another
+        # configuration is refused on its first frame; the low 32 bits carry the round number
+        self._tag = int(config.digest[:8], 16) << 32
 
     # ------------------------------------------------------------------------------ inputs
     def _encode_inputs(self, inputs: Mapping[str, Any]) -> dict[int, U64]:
@@ -233,7 +237,7 @@ class Executor:
         for peer, arrays in ex.send.items():
             total = sum(a.size for a in arrays)
             frame = np.empty(total + 1, dtype=np.uint64)
-            frame[0] = rnd
+            frame[0] = self._tag | rnd
             if arrays:
                 np.concatenate([a.reshape(-1) for a in arrays], out=frame[1:])
             self.transport.send(peer, frame.data)
@@ -246,10 +250,18 @@ class Executor:
                     f"frame from endpoint {peer} is {nbytes} bytes, not a whole frame"
                 )
             arr = np.frombuffer(memoryview(buf), dtype=np.uint64)
-            if int(arr[0]) != rnd:
+            header = int(arr[0])
+            got_round = header & ROUND_MASK
+            if got_round != rnd:
                 raise ProtocolError(
-                    f"frame from endpoint {peer} is for round {int(arr[0])}, expected round {rnd} "
+                    f"frame from endpoint {peer} is for round {got_round}, expected round {rnd} "
                     "(duplicated, replayed or out-of-order frame)"
+                )
+            if header & ~ROUND_MASK != self._tag:
+                raise ProtocolError(
+                    f"frame from endpoint {peer} belongs to another session configuration "
+                    f"(digest {header >> 32:08x}, ours {self._tag >> 32:08x}): all parties must "
+                    "agree on suite, parties, fixed point, program hash and engine version"
                 )
             received[peer] = split_flat(arr[1:], counts, peer)
             if self.record_view:

@@ -461,7 +461,7 @@ def infer(
     except ProgramError:
         raise
     except (ValueError, IndexError, TypeError) as exc:
-        raise ProgramError(f"{where} ({op}): {exc}") from None
+        raise ProgramError(f"{where}: {exc}") from None
     raise ProgramError(f"{where}: unknown op {op!r}")
 
 

@@ -389,3 +389,44 @@ def test_frames_delivered_as_read_only_bytes_work() -> None:
         for r in results[: len(names)]:
             assert r is not None
             np.testing.assert_allclose(r.outputs["out"], EXPECTED, atol=3 * 2.0**-16)
+
+
+def test_peer_with_another_session_configuration_is_refused() -> None:
+    """Every frame carries 32 bits of the session digest: a peer configured differently (here:
+    another session id) is refused on its first frame instead of producing garbage."""
+    import threading
+
+    from smc.config import SessionConfig
+    from smc.executor import Executor
+    from smc.protocols.keys import deal_keys
+    from smc.transport import InMemoryNetwork
+
+    p = smc.ProgramBuilder(["a", "b", "c"])
+    x = p.input("a", "x", shape=(2,))
+    p.output("y", x * x)
+    prog = p.build()
+    configs = [
+        SessionConfig("rss3", prog.parties, program_hash=prog.hash, session_id=sid)
+        for sid in ("s1", "s1", "s2")
+    ]
+    net = InMemoryNetwork(3)
+    keys = deal_keys(3, "s1")
+    errors: list[BaseException] = []
+
+    def work(me: int) -> None:
+        try:
+            inputs = {"x": np.ones(2)} if me == 0 else {}
+            Executor(prog, configs[me], me, net.endpoint(me), keys[me], 5.0).run(inputs)
+        except BaseException as exc:
+            errors.append(exc)
+            net.close()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert any(
+        isinstance(e, smc.ProtocolError) and "another session configuration" in str(e)
+        for e in errors
+    ), errors

@@ -35,7 +35,7 @@ from smc.protocols.suite import Share, Suite
 Shape = tuple[int, ...]
 ONE = np.uint64(1)
 EXP_LOW, EXP_HIGH = -32, 16  # exp works on y = x*log2(e) in [EXP_LOW, EXP_HIGH)
-NORM_BITS = 61  # leading-one positions 0..60 are tracked (every encodable magnitude)
+NORM_BITS = 62  # leading-one positions 0..61: every encodable magnitude (raw |X| < 2^62)
 
 
 def ring(values: float | np.ndarray | int) -> np.ndarray:
@@ -158,12 +158,12 @@ def _pow2_tree(
 def normalise(
     s: Suite, label: str, x: Share, shape: Shape, f: int, want: tuple[str, ...]
 ) -> Proto[dict[str, Share]]:
-    """For raw X > 0 with p = floor(log2 X) <= 60: x_norm = x * 2^-p in [1, 2) (fixed point), and
+    """For raw X > 0 with p = floor(log2 X) <= 61: x_norm = x * 2^-p in [1, 2) (fixed point), and
     on request 'p' (the arithmetic integer p) and 'down' = 2^(45 - p) (0 when p > 45). Only
     13 bits are converted to arithmetic; the powers of two come from product trees."""
     h = yield from leading_one_word(s, label, x, shape)
     j = list(range(64))
-    tables = [[max(0, 60 - v) for v in j], [max(0, 45 - v) for v in j], [int(v <= 45) for v in j]]
+    tables = [[max(0, 61 - v) for v in j], [max(0, 45 - v) for v in j], [int(v <= 45) for v in j]]
     widths = [6, 6, 1]
     if "p" in want:
         tables.append(j)
@@ -180,7 +180,7 @@ def normalise(
             _pow2_tree(s, f"{label}/dn", down_bits, [ok], shape),
         ]
     )
-    x_norm = yield from s.bilinear(f"{label}/n", "mul", x, up, shape, shape, shape, 60 - f)
+    x_norm = yield from s.bilinear(f"{label}/n", "mul", x, up, shape, shape, shape, 61 - f)
     out = {"x_norm": x_norm, "down": down}
     if "p" in want:
         p_bits = cols[13:19]
@@ -201,8 +201,8 @@ def _normalised(s: Suite, label: str, x: Share, shape: Shape, f: int) -> Proto[t
     """(indicators, x_norm) with x_norm = x * 2^-p in [1, 2) as fixed point."""
     ind = yield from leading_one(s, label, x, shape)
     j = np.arange(NORM_BITS)
-    up = weigh(s, ind, ring(2 ** (60 - j)))
-    x_norm = yield from s.bilinear(f"{label}/n", "mul", x, up, shape, shape, shape, 60 - f)
+    up = weigh(s, ind, ring(2 ** (61 - j)))
+    x_norm = yield from s.bilinear(f"{label}/n", "mul", x, up, shape, shape, shape, 61 - f)
     return ind, x_norm
 
 
@@ -265,7 +265,7 @@ def sqrt(s: Suite, label: str, x: Share, shape: Shape, f: int) -> Proto[Share]:
     instead of growing with x as x * rsqrt(x) would."""
     ind, x_norm, y = yield from _rsqrt_norm(s, label, x, shape, f)
     root = yield from fmul(s, f"{label}/r", x_norm, y, shape, f)
-    g = min(22, 29 - f // 2)  # root (< 2^(f+1)) * 2^((p - f)/2 + g), p <= 60, below 2^62
+    g = min(22, 29 - f // 2)  # root (< 2^(f+1)) * 2^((p - f)/2 + g), p <= 61, below 2^62
     return (
         yield from s.bilinear(
             f"{label}/u", "mul", root, _half_power(s, ind, f, 1, g), shape, shape, shape, g
