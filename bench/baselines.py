@@ -104,14 +104,20 @@ def job_from_env() -> Job:
 
 
 def emit(rank: int, size: int, status: str, **fields: Any) -> None:
-    print(TAG + json.dumps({"rank": rank, "size": size, "status": status, **fields}), flush=True)
+    """One result line for the parent (with this process's peak resident memory)."""
+    import resource
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    msg = {"rank": rank, "size": size, "status": status, "maxrss": rss, **fields}
+    print(TAG + json.dumps(msg), flush=True)
 
 
 def workload_arrays(workload: str, names: list[str], size: int) -> dict[str, Any]:
     """The plaintext inputs smc's run of this workload uses (x of party 0, y of party 1)."""
     from smc.bench.registry import get
 
-    return get(workload).build(names, size).arrays
+    arrays: dict[str, Any] = get(workload).build(names, size).arrays
+    return arrays
 
 
 def keep_going(
@@ -139,6 +145,13 @@ def keep_going(
     return True
 
 
+def later_note(verdict: object, size: int, remaining: list[int]) -> str:
+    """The note of a skipped size: the prediction for the first, a pointer to it for the rest."""
+    if remaining and size != remaining[0]:
+        return f"not run: the smaller size {remaining[0]:,} was already over budget"
+    return str(verdict)
+
+
 # ------------------------------------------------------------------------------------ parent
 
 
@@ -150,6 +163,7 @@ class SizeResult:
     bytes_per_party: list[int] | None = None
     rounds: int | None = None
     note: str = ""
+    maxrss: int | None = None
 
 
 def _free_ports(k: int) -> list[int]:
@@ -253,7 +267,8 @@ def _merge(
     times = [max(m["times"][r] for m in by_rank.values()) for r in range(reps)]
     sent = [int(by_rank[r].get("bytes_sent", 0)) for r in sorted(by_rank)]
     rounds = first.get("rounds")
-    return SizeResult(size, "ok", times, sent, rounds)
+    rss = max(int(m.get("maxrss") or 0) for m in by_rank.values()) or None
+    return SizeResult(size, "ok", times, sent, rounds, maxrss=rss)
 
 
 def records(
@@ -281,7 +296,8 @@ def records(
             rounds=r.rounds,
             bytes_per_party=r.bytes_per_party,
             bytes_per_op=(max(r.bytes_per_party) / ops if r.bytes_per_party and ops else None),
-            peak_mem_method="not measured for baselines",
+            maxrss_bytes=r.maxrss,
+            peak_mem_method="ru_maxrss of the largest party process (no traced peak)",
         )
         out.append(rec)
     return out
@@ -295,7 +311,8 @@ def unsupported_record(
     rec = base_record(library, point, "procs", env, run_id, suite=SUITE_NAME[library])
     rec.update(timing_fields([], 0))
     rec.update(status=status, note=reason, scope="op")
-    return rec
+    out: dict[str, Any] = rec
+    return out
 
 
 def attach_ratios(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -303,7 +320,9 @@ def attach_ratios(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     the rows of the comparison table."""
     smc = {}
     for r in recs:
-        if r["library"] == "smc" and r["status"] == "ok" and r["wall_p50_s"]:
+        plain = not r.get("latency_ms") and r.get("bandwidth_mbit") is None
+        comparable = plain and r.get("scope") == "op"  # not whole deployed tasks
+        if r["library"] == "smc" and r["status"] == "ok" and r["wall_p50_s"] and comparable:
             smc[(r["workload"], r["parties"], r["size"], r["suite"])] = r["wall_p50_s"]
     rows = []
     for r in recs:

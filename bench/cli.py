@@ -175,6 +175,7 @@ def run_plan(
             first["file"] = False
 
     progress = report.Progress(sum(len(g.points) for g in groups), quiet=quiet)
+    records: list[dict[str, Any]]
     try:
         records = runner.execute(plan, groups, env, sink, progress)
     finally:
@@ -231,7 +232,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_suite(args: argparse.Namespace) -> int:
     from smc.bench import suite
 
-    return suite.run(args)
+    status: int = suite.run(args)
+    return status
 
 
 # ------------------------------------------------------------------------------------ parsers

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from smc.bench.baselines import Job, emit, job_from_env, keep_going, workload_arrays
+from smc.bench.baselines import later_note as _later
 
 OLD_ONNX = "torch.onnx._internal.registration"
 NEW_ONNX = "torch.onnx._internal.torchscript_exporter.registration"
@@ -97,7 +98,7 @@ def _run(job: Job) -> None:
         verdict = comm.broadcast_obj(go, 0)
         if verdict is not True:
             for s in sizes:
-                emit(rank, s, "skipped", note=str(verdict))
+                emit(rank, s, "skipped", note=_later(verdict, s, sizes))
             break
     crypten.uninit()
 

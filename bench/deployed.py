@@ -1,11 +1,11 @@
 """``--mode deployed``: a real hub and party daemons on this machine, driven as an analyst.
 
-Every benchmark input becomes an ``.npy`` dataset of the party that owns it (with a policy that
-allows any program and reveals only to party 0 and the analyst); the deployment (mTLS, ports
-chosen by the operating system, a dealer daemon for ``additive``) is started once for all the
-points of one (suite, party count), and each run is one task submitted through the hub. The time
-is the analyst's submit-to-result time; rounds and bytes are what each daemon reports when it
-finishes (the whole program, frame headers included).
+Every benchmark input becomes an ``.npy`` dataset of the party that owns it, with a policy that
+allows any program and reveals results only to the parties and the analyst. The deployment
+(mTLS, ports chosen by the operating system, a dealer daemon for ``additive``) is started once
+for all the points of one (suite, party count, latency), and each run is one task submitted
+through the hub. The time is the analyst's submit-to-result time; rounds and bytes are what each
+daemon reports when it finishes (the whole program, frame headers included).
 
 Latency is emulated by the daemons' ``slow_rounds_s`` (a sleep before every frame sent), which
 delays every round by about that much; a bandwidth cap is not available in this mode.
@@ -83,7 +83,7 @@ class Deployment:
     ) -> dict[str, dict[str, str]]:
         if list(built.program.parties) != self.names:
             raise BenchError("all deployed points must use the same parties")
-        policy = {"any_program": True, "recipients": [self.names[0], ANALYST], "min_parties": 1}
+        policy = {"any_program": True, "recipients": [*self.names, ANALYST], "min_parties": 1}
         dtypes = {
             (n.attrs["party"], n.attrs["name"]): n.attrs.get("dtype", "fixed")
             for n in built.program.inputs

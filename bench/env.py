@@ -81,7 +81,7 @@ def numba_jit_on() -> bool:
     try:
         import numba
 
-        return not bool(numba.config.DISABLE_JIT)
+        return not bool(numba.config.DISABLE_JIT)  # type: ignore[attr-defined]
     except ImportError:
         return False
 

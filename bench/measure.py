@@ -23,7 +23,7 @@ import statistics
 import time
 import tracemalloc
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -89,12 +89,12 @@ def _sample_from_stats(stats: list[Any], node: int | None, run_s: float, outputs
     from smc.executor import NodeStats
     from smc.runtime import SimulationResult
 
-    if node is None:
+    if node is None:  # payload bytes, comparable with declared costs (no round headers)
         return Sample(
             max(s.seconds for s in stats),
             run_s,
             max(s.rounds for s in stats),
-            [s.bytes_sent for s in stats],
+            [sum(ns.bytes_sent for ns in s.per_node.values()) for s in stats],
             outputs,
         )
     wall, rounds, _ = op_time(SimulationResult({}, stats, None), node)  # type: ignore[arg-type]
@@ -174,7 +174,7 @@ class Engine:
 
     def _pool(self, p: Point) -> Any:
         key = (p.suite, p.parties)
-        if key not in self._pools:
+        if key not in self._pools or self._pools[key].closed:  # a failed run closes its pool
             from smc.bench.procs import PartyPool
 
             self._pools[key] = PartyPool(p.parties + (1 if p.suite == "additive" else 0))
@@ -269,11 +269,16 @@ class PointRun:
                     self._guard(lambda: self.engine.sample(self.point, self.built))
             self.warmed = True
 
-    def add(self, reps: int) -> None:
+    def add(self, reps: int, tick: Callable[[str], None] | None = None) -> None:
+        """``reps`` more timed runs; ``tick`` is told what is about to run."""
+        if tick is not None and not self.warmed and self.warmup:
+            tick("warm-up")
         self.warm()
         for _ in range(reps):
             if self.error is not None:
                 return
+            if tick is not None:
+                tick(f"rep {len(self.samples) + 1}")
             s = self._guard(lambda: self.engine.sample(self.point, self.built))
             if s is not None:
                 self.samples.append(s)
@@ -316,12 +321,13 @@ class PointRun:
             else None
         )
         rec["bytes_per_op"] = (max(last.bytes_per_endpoint[:n]) / ops) if last and ops else None
-        cost = w.cost(p.suite, p.parties, p.size) if w.cost and w.kind == "op" else None
+        declare = w.cost if w.kind == "op" else self.built.cost
+        cost = declare(p.suite, p.parties, p.size) if declare is not None else None
         rec["declared_rounds"] = cost.rounds if cost else None
         rec["declared_bytes_per_party"] = list(cost.bytes_per_endpoint[:n]) if cost else None
         rec["cost_matches"] = (
             None
-            if cost is None or last is None or rec["scope"] != "op"
+            if cost is None or last is None or rec["scope"] == "task"
             else (last.rounds, tuple(last.bytes_per_endpoint))
             == (cost.rounds, tuple(cost.bytes_per_endpoint))
         )

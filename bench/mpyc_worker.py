@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 from smc.bench.baselines import Job, emit, job_from_env, keep_going, workload_arrays
+from smc.bench.baselines import later_note as _later
 
 OPS: dict[str, Callable[[Any, Any, Any], Any]] = {
     "mul": lambda mpc, x, y: x * y,
@@ -82,7 +83,7 @@ async def _run(mpc: Any, job: Job) -> None:
         verdict = await mpc.transfer(go, senders=0)
         if verdict is not True:
             for s in sizes:
-                emit(mpc.pid, s, "skipped", note=str(verdict))
+                emit(mpc.pid, s, "skipped", note=_later(verdict, s, sizes))
             break
     await mpc.shutdown()
 

@@ -26,7 +26,7 @@ import tracemalloc
 import uuid
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import Any, cast
 
 from typing_extensions import Buffer
 
@@ -109,11 +109,11 @@ class PipeTransport(Transport):
             ) from None
         if item is _CLOSED:
             raise TransportError(f"endpoint {self.me}: link to {peer} closed")
-        deliver_at, frame = item  # type: ignore[misc]
+        deliver_at, frame = cast(tuple[float, bytearray], item)
         delay = deliver_at - time.perf_counter()
         if deliver_at and delay > 0:
             time.sleep(delay)
-        return frame  # type: ignore[no-any-return]
+        return frame
 
 
 @dataclass
@@ -251,10 +251,11 @@ class PartyPool:
             if not ready:
                 self.close()
                 raise PoolError(f"endpoints {sorted(pending.values())} did not answer in time")
-            for ctrl in ready:
-                me = pending.pop(ctrl)  # type: ignore[call-overload]
+            for conn in ready:
+                ctrl = cast(Connection, conn)
+                me = pending.pop(ctrl)
                 try:
-                    status, body = ctrl.recv()  # type: ignore[union-attr]
+                    status, body = ctrl.recv()
                 except (EOFError, OSError):
                     status, body = "error", "the process exited"
                 if status != "ok":
@@ -263,6 +264,10 @@ class PartyPool:
                 replies[me] = body
         wall = time.perf_counter() - start
         return [replies[me] for me in range(self.endpoints)], wall
+
+    @property
+    def closed(self) -> bool:
+        return not self.controls
 
     def close(self) -> None:
         for ctrl in self.controls:

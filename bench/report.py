@@ -55,7 +55,9 @@ def fmt_bytes(b: float | None) -> str:
     for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if b >= scale:
             return f"{b / scale:.1f} {unit}"
-    return f"{b:.0f} B" if float(b).is_integer() else f"{b:.1f} B"
+    if float(b).is_integer():
+        return f"{b:.0f} B"
+    return f"{b:.1f} B" if b >= 1 else f"{b:.2g} B"
 
 
 def fmt_rate(r: float | None) -> str:
@@ -234,11 +236,14 @@ class Progress:
         self.start = time.monotonic()
         self._last = ""
 
-    def show(self, what: str, detail: str = "") -> None:
+    def show(self, what: str, detail: str = "", index: int | None = None) -> None:
+        """Show ``what`` (the ``index``-th of ``total``, default: the next) and ``detail``."""
         if self.quiet:
             return
         elapsed = time.monotonic() - self.start
-        text = f"[{self.done + 1}/{self.total}] {what}"
+        text = (
+            f"[{min(self.total, (self.done if index is None else index) + 1)}/{self.total}] {what}"
+        )
         if self.tty:
             self.stream.write(f"\r\x1b[K{text} {detail} ({elapsed:.0f} s)")
         elif text != self._last:
@@ -352,6 +357,7 @@ def plot(records: Sequence[dict[str, Any]], path: str | Path) -> Path:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import NullLocator
     except ImportError:
         raise BenchError(
             f"report --plot needs matplotlib, which is not installed: {PLOT_INSTALL}"
@@ -372,6 +378,8 @@ def plot(records: Sequence[dict[str, Any]], path: str | Path) -> Path:
     nrows = math.ceil(panels / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows), squeeze=False)
     flat_axes = [ax for row in axes for ax in row]
+    labels = sorted({_label(r) for r in flat})
+    colours = {lab: f"C{i % 10}" for i, lab in enumerate(labels)}
     for ax, wl in zip(flat_axes, workloads, strict=False):
         lines: dict[str, list[tuple[int, float]]] = {}
         unit = "ops"
@@ -381,9 +389,18 @@ def plot(records: Sequence[dict[str, Any]], path: str | Path) -> Path:
                 unit = r.get("unit") or unit
         for label, pts in sorted(lines.items()):
             pts.sort()
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
+            ax.plot(
+                [p[0] for p in pts],
+                [p[1] for p in pts],
+                marker="o",
+                label=label,
+                color=colours[label],
+            )
         ax.set_xscale("log")
         ax.set_yscale("log")
+        sizes = sorted({r["size"] for r in flat if r["workload"] == wl})
+        ax.set_xticks(sizes, [f"{x:,}" for x in sizes], fontsize=7)
+        ax.xaxis.set_minor_locator(NullLocator())
         ax.set_title(wl)
         ax.set_xlabel(next(r["size_meaning"] for r in flat if r["workload"] == wl))
         ax.set_ylabel(f"{unit}/s")
@@ -392,8 +409,8 @@ def plot(records: Sequence[dict[str, Any]], path: str | Path) -> Path:
     if sweeps:
         ax = flat_axes[len(workloads)]
         for key, rs in sorted(sweeps.items()):
-            pts = sorted((r.get("latency_ms") or 0.0, r["wall_p50_s"]) for r in rs)
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=key)
+            sweep = sorted((float(r.get("latency_ms") or 0.0), float(r["wall_p50_s"])) for r in rs)
+            ax.plot([p[0] for p in sweep], [p[1] for p in sweep], marker="o", label=key)
         ax.set_title("time against emulated latency")
         ax.set_xlabel("one-way latency (ms)")
         ax.set_ylabel("p50 wall time (s)")

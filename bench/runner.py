@@ -11,7 +11,7 @@ repetitions of a point are spread over the cycles and pooled.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from smc.bench import baselines, registry
@@ -146,6 +146,65 @@ def execute(
     return records
 
 
+@dataclass
+class BaselineRuns:
+    """One baseline library's results for a group, pooled over the cycles."""
+
+    lib: str
+    group: Group
+    budget_s: float
+    warmup: int
+    results: dict[int, baselines.SizeResult] = field(default_factory=dict)
+
+    @property
+    def sizes(self) -> list[int]:
+        """Sizes measured with a plain network (baselines cannot emulate one)."""
+        return sorted({p.size for p in self.group.points
+                       if not p.latency_ms and p.bandwidth_mbit is None})  # fmt: skip
+
+    def supported(self) -> bool:
+        g = self.group
+        return baselines.unsupported(self.lib, g.workload.name, g.workload.kind, g.parties, 0,
+                                     None) is None  # fmt: skip
+
+    def run(self, reps: int, cycle: int) -> None:
+        """One batch: every size not yet given up on (skipped, timed out or failed)."""
+        todo = [s for s in self.sizes if self.results.get(s) is None
+                or self.results[s].status == "ok"]  # fmt: skip
+        if not todo or not self.supported():
+            return
+        g = self.group
+        got = baselines.run_batch(self.lib, g.workload.name, g.parties, todo, reps, self.warmup,
+                                  self.budget_s)  # fmt: skip
+        for r in got:
+            prev = self.results.get(r.size)
+            if prev is None:
+                self.results[r.size] = r
+            elif r.status == "ok":
+                prev.times += r.times
+                prev.bytes_per_party = r.bytes_per_party or prev.bytes_per_party
+            elif not prev.note:
+                prev.note = f"cycle {cycle + 1}: {r.status}: {r.note}"
+
+    def records(self, env: dict[str, Any], run_id: str) -> list[dict[str, Any]]:
+        """One record per distinct (size, network) point: measured, or marked with the reason."""
+        g, recs = self.group, []
+        seen: set[tuple[int, float, float | None]] = set()
+        for p in g.points:
+            key = (p.size, p.latency_ms, p.bandwidth_mbit)
+            if key in seen:
+                continue
+            seen.add(key)
+            reason = baselines.unsupported(self.lib, g.workload.name, g.workload.kind,
+                                           g.parties, p.latency_ms, p.bandwidth_mbit)  # fmt: skip
+            if reason:
+                recs.append(baselines.unsupported_record(self.lib, p, reason, env, run_id,
+                                                         "unsupported"))  # fmt: skip
+            elif p.size in self.results:
+                recs += baselines.records(self.lib, p, [self.results[p.size]], env, run_id)
+        return recs
+
+
 def _measure_group(
     plan: Plan,
     g: Group,
@@ -154,88 +213,37 @@ def _measure_group(
     run_id: str,
     progress: Progress,
 ) -> list[dict[str, Any]]:
-    libs = ["smc", *plan.against]
     chunks = _chunks(plan.reps, plan.cycles if plan.against else 1)
-    base_sizes = sorted({p.size for p in g.points if not p.latency_ms and p.bandwidth_mbit is None})
-    template = Point(g.workload, "", g.parties, base_sizes[0] if base_sizes else 0)
-    pooled: dict[str, dict[int, baselines.SizeResult]] = {lib: {} for lib in plan.against}
-    live = {
-        lib: baselines.unsupported(lib, g.workload.name, g.workload.kind, g.parties, 0, None)
-        is None
-        for lib in plan.against
-    }
+    libs: list[str] = ["smc", *plan.against]
+    others = {lib: BaselineRuns(lib, g, plan.baseline_budget_s, min(plan.warmup, 1))
+              for lib in plan.against}  # fmt: skip
     for cycle, reps in enumerate(chunks):
-        order = libs[cycle % len(libs) :] + libs[: cycle % len(libs)]
-        for lib in order:
-            if lib == "smc":
-                for run in runs:
-                    progress.show(run.point.label(), _cycle(cycle, chunks))
-                    run.add(reps)
-            elif live[lib] and base_sizes:
-                sizes = [
-                    s for s in base_sizes if s not in pooled[lib] or pooled[lib][s].status == "ok"
-                ]
-                if not sizes:
-                    continue
-                progress.show(f"{lib} {g.workload.name} n={g.parties}", _cycle(cycle, chunks))
-                got = baselines.run_batch(
-                    lib,
-                    g.workload.name,
-                    g.parties,
-                    sizes,
-                    reps,
-                    min(plan.warmup, 1),
-                    plan.baseline_budget_s,
-                )
-                for r in got:
-                    prev = pooled[lib].get(r.size)
-                    if prev is None:
-                        pooled[lib][r.size] = r
-                    elif r.status == "ok":
-                        prev.times += r.times
-                        prev.bytes_per_party = r.bytes_per_party or prev.bytes_per_party
-                    elif prev.status == "ok" and not prev.note:
-                        prev.note = f"cycle {cycle + 1}: {r.status}: {r.note}"
-    if plan.memory:
-        for run in runs:
-            if plan.mode != "deployed":
-                progress.show(run.point.label(), "memory")
-                run.measure_memory()
+        phase = _cycle(cycle, chunks)
+        for lib in libs[cycle % len(libs) :] + libs[: cycle % len(libs)]:  # rotating order
+            if lib != "smc":
+                at = progress.done + len(runs) + plan.against.index(lib)
+                progress.show(f"{lib} {g.workload.name} n={g.parties}", phase, at)
+                others[lib].run(reps, cycle)
+                continue
+            for i, run in enumerate(runs):
+                label, at = run.point.label(), progress.done + i
+
+                def tick(what: str, label: str = label, at: int = at, ph: str = phase) -> None:
+                    of = "" if what == "warm-up" else f"/{plan.reps}"
+                    progress.show(label, f"{what}{of} {ph}".rstrip(), at)
+
+                run.add(reps, tick)
+    if plan.memory and plan.mode != "deployed":
+        for i, run in enumerate(runs):
+            progress.show(run.point.label(), "memory", progress.done + i)
+            run.measure_memory()
     recs = []
     for run in runs:
         recs.append(run.record(env, run_id))
         progress.step()
     for lib in plan.against:
-        recs += _baseline_records(lib, g, template, pooled[lib], base_sizes, env, run_id)
+        recs += others[lib].records(env, run_id)
         progress.step()
     if plan.against:
         baselines.attach_ratios(recs)
-    return recs
-
-
-def _baseline_records(
-    lib: str,
-    g: Group,
-    template: Point,
-    pooled: dict[int, baselines.SizeResult],
-    base_sizes: list[int],
-    env: dict[str, Any],
-    run_id: str,
-) -> list[dict[str, Any]]:
-    recs: list[dict[str, Any]] = []
-    seen: set[tuple[int, float, float | None]] = set()
-    for p in g.points:
-        key = (p.size, p.latency_ms, p.bandwidth_mbit)
-        if key in seen:
-            continue
-        seen.add(key)
-        reason = baselines.unsupported(
-            lib, g.workload.name, g.workload.kind, g.parties, p.latency_ms, p.bandwidth_mbit
-        )
-        if reason:
-            recs.append(baselines.unsupported_record(lib, p, reason, env, run_id, "unsupported"))
-        elif p.size in pooled:
-            recs += baselines.records(
-                lib, replace(template, size=p.size), [pooled[p.size]], env, run_id
-            )
     return recs

@@ -45,14 +45,18 @@ def plans(reps: int, mode: str, against: list[str], quick: bool) -> list[Plan]:
     """The suite as a list of plans (each a set of workloads for one suite and party count)."""
     cycles = 1 if quick else 2
     out: list[Plan] = []
-    combos = sorted({c for _, _, cs in OPS for c in cs}, key=lambda c: (c[0] != "rss3", -c[1]))
-    for suite, n in combos:
-        names = [name for name, _, cs in OPS if (suite, n) in cs]
-        sizes = {(name, suite, n): list(s[:1] if quick else s) for name, s, _ in OPS}
+    by_parties: dict[int, list[str]] = {}
+    for suite, n in [c for _, _, cs in OPS for c in cs]:
+        if suite not in by_parties.setdefault(n, []):
+            by_parties[n].append(suite)
+    for n in sorted(by_parties, reverse=True):  # one plan per party count: baselines run once
+        suites = by_parties[n]
+        names = [name for name, _, cs in OPS if any((s, n) in cs for s in suites)]
+        sizes = {(name, s, n): list(sz[:1] if quick else sz) for name, sz, _ in OPS for s in suites}
         out.append(
             Plan(
                 names,
-                [suite],
+                suites,
                 [n],
                 mode=mode,
                 reps=reps,
@@ -63,13 +67,11 @@ def plans(reps: int, mode: str, against: list[str], quick: bool) -> list[Plan]:
             )
         )
     circuits = [c for c in CIRCUITS if registry.circuit_unavailable(c) is None]
-    for suite, n in COMBOS:
-        if circuits:
-            sizes = {
-                (c, suite, n): list(registry.get(c).default_sizes[: 1 if quick else 2])
-                for c in circuits
-            }
-            out.append(Plan(circuits, [suite], [n], mode=mode, reps=reps, size_overrides=sizes))
+    if circuits:
+        suites = [s for s, _ in COMBOS]
+        sizes = {(c, s, 3): list(registry.get(c).default_sizes[: 1 if quick else 2])
+                 for c in circuits for s in suites}  # fmt: skip
+        out.append(Plan(circuits, suites, [3], mode=mode, reps=reps, size_overrides=sizes))
     lats = list(LATENCIES_MS[:1] if quick else LATENCIES_MS)
     for name, size in LATENCY_SWEEP:
         out.append(Plan([name], ["rss3"], [3], [size], lats, mode=mode, reps=max(1, reps - 1)))
@@ -141,7 +143,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"suite finished in {elapsed:.0f} s", file=sys.stderr)
     if args.docs:
         write_docs(Path(args.docs), records, elapsed, against)
-    return _exit_status(records)
+    status: int = _exit_status(records)
+    return status
 
 
 def write_docs(

@@ -35,6 +35,7 @@ class Built:
     node: int | None
     check: Check | None = None
     arrays: dict[str, np.ndarray] = field(default_factory=dict)  # for baselines: x, y
+    cost: Callable[[str, int, int], Cost | None] | None = None  # a circuit's declared cost
 
 
 @dataclass(frozen=True)

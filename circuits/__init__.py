@@ -11,9 +11,12 @@ engine's per-operation costs (:mod:`smc.circuits.cost`).
 Families (docs/circuits/): statistics over horizontally partitioned rows (:mod:`.stats`), joins
 over vertically partitioned data (:mod:`.join`), sealed-bid auctions (:mod:`.auction`), voting
 (:mod:`.voting`), model training (:mod:`.ml`), inference (:mod:`.inference`) and federated
-averaging (:mod:`.federated`).
+averaging (:mod:`.federated`). :mod:`.registry` names every circuit (``"stats"``,
+``"auction.vickrey"``, ``"voting.plurality"``, ...) and builds it from JSON parameters, so that a
+party daemon's policy can allow circuits by name.
 """
 
+from . import registry
 from .auction import AuctionSpec, build_auction, cost_auction, reference_auction
 from .base import BuiltProgram, InputSpec, LocalResult, merge_data, run_local
 from .blocks import client_shares
@@ -48,10 +51,12 @@ from .ml import (
     reference_linear_regression,
     reference_logistic_regression,
 )
+from .registry import CIRCUITS
 from .stats import Predicate, StatsSpec, build_stats, cost_stats, reference_stats
 from .voting import ElectionSpec, build_election, cost_election, reference_election
 
 __all__ = [
+    "CIRCUITS",
     "AuctionSpec",
     "BuiltProgram",
     "Cost",
@@ -100,5 +105,6 @@ __all__ = [
     "reference_mlp",
     "reference_scoring",
     "reference_stats",
+    "registry",
     "run_local",
 ]

@@ -37,8 +37,8 @@ from smc.protocols.rss3 import rss3_costs
 # additive rounds, per-element bytes per party divided by (n - 1), and per-element dealer bytes.
 FUNCTION_COSTS: dict[str, tuple[int, int, int, int, int, int, int]] = {
     "reciprocal": (49, 712, 456, 9, 44, 984, 664),
-    "sqrt": (42, 1624, 632, 13, 39, 1064, 936),
-    "rsqrt": (40, 1624, 632, 12, 37, 1040, 912),
+    "sqrt": (42, 1648, 640, 13, 39, 1072, 944),
+    "rsqrt": (40, 1648, 640, 12, 37, 1048, 920),
     "exp": (29, 432, 288, 10, 25, 696, 504),
     "log": (29, 704, 384, 9, 26, 808, 592),
     "sigmoid": (50, 480, 320, 17, 42, 904, 696),

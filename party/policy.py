@@ -64,8 +64,14 @@ def check(
         by_circuit = circuit_verified is not None and circuit_verified in pol.circuits
         if not (pol.any_program or by_hash or by_circuit):
             allowed = sorted(pol.programs)[:4] + [f"circuit:{c}" for c in sorted(pol.circuits)]
+            if circuit_verified is not None:
+                claim = f" (the task runs circuit {circuit_verified!r})"
+            elif pol.circuits:
+                claim = " (the task claims no library circuit)"
+            else:
+                claim = ""
             raise PolicyError(
-                f"dataset {ds.name!r} is not allowed in program {short}…: policy "
+                f"dataset {ds.name!r} is not allowed in program {short}…{claim}: policy "
                 f"allows only {allowed or 'no programs'}"
             )
         denied = sorted(who - pol.recipients)

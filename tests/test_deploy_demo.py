@@ -14,9 +14,12 @@ def test_demo_runs_the_deployment_end_to_end(
 ) -> None:
     assert main(["demo", "--rows", "30", "--keep", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "hub + 3 hospital daemons" in out
+    assert "hub + 3 hospital daemons + 1 input-only bidder" in out
     assert "refused: party" in out and "not allowed in program" in out
-    assert out.count("hash chain intact") == 3
+    assert "(circuit auction.vickrey)" in out and "(circuit voting.plurality" in out
+    assert out.count("hash chain intact") == 4
+    compared = [line.split()[0] for line in out.splitlines() if "plaintext reference" in line]
+    assert {"mean_age", "winner", "price", "votes:helix", "invalid"} <= set(compared)
     for line in out.splitlines():
         if "plaintext reference" in line:
             got, ref = float(line.split()[1]), float(line.split()[-1])
@@ -26,4 +29,10 @@ def test_demo_runs_the_deployment_end_to_end(
 
 def test_demo_local_simulation(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--local", "--rows", "30"]) == 0
-    assert "results revealed to st_mary only" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "results revealed to st_mary only" in out
+    assert "sealed-bid auction" in out and "staff election" in out
+    for line in out.splitlines():
+        if "plaintext reference" in line:
+            got, ref = float(line.split()[1]), float(line.split()[-1])
+            assert got == pytest.approx(ref, rel=1e-3, abs=1e-2), line
