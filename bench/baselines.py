@@ -120,21 +120,34 @@ def workload_arrays(workload: str, names: list[str], size: int) -> dict[str, Any
     return arrays
 
 
-def keep_going(
-    job: Job, size: int, times: list[float], remaining: list[int], setup_s: float = 0.0
-) -> bool | str:
-    """True, or why the remaining sizes are skipped: the next size's predicted time (input
-    sharing plus warm-up and reps, scaled from this size) exceeds what is left of the budget."""
-    if not remaining or not times:
-        return True
+def _work(workload: str, size: int) -> float:
+    """How the work of a workload grows with its size (elements; n log^2 n for sorting)."""
     from smc.bench.registry import get
 
-    w = get(job.workload)
+    e = float(get(workload).elements(size))
+    return e * max(1, size.bit_length()) ** 2 if workload == "sort" else e
+
+
+def predict(workload: str, history: list[tuple[int, float]], size: int) -> float:
+    """Seconds a batch at ``size`` will take, from (size, seconds) measured at smaller sizes:
+    the line through the last two points (fixed costs and a per-element rate), or proportional
+    to the work from a single point (an overestimate where fixed costs dominate)."""
+    x = [(_work(workload, s), t) for s, t in history[-2:]]
+    w = _work(workload, size)
+    if len(x) == 2 and x[1][0] > x[0][0]:
+        rate = max(0.0, (x[1][1] - x[0][1]) / (x[1][0] - x[0][0]))
+        return max(x[1][1], x[1][1] + rate * (w - x[1][0]))
+    return x[-1][1] * w / max(1.0, x[-1][0])
+
+
+def keep_going(job: Job, history: list[tuple[int, float]], remaining: list[int]) -> bool | str:
+    """True, or why the remaining sizes are skipped: the next size's predicted time (input
+    sharing, warm-up and reps; ``history`` holds what each size took so far) exceeds what is left
+    of the budget."""
+    if not remaining or not history:
+        return True
     nxt = remaining[0]
-    growth = w.elements(nxt) / max(1, w.elements(size))
-    if job.workload == "sort":
-        growth *= (max(1, nxt.bit_length()) / max(1, size.bit_length())) ** 2
-    predicted = (setup_s + max(times) * (job.warmup + job.reps)) * growth
+    predicted = predict(job.workload, history, nxt)
     left = job.budget_s - (time.monotonic() - job.started)
     if predicted > left:
         return (

@@ -64,6 +64,7 @@ def _run(job: Job) -> None:
     names = [f"p{i}" for i in range(world)]
     op = OPS[job.workload]
     sizes = list(job.sizes)
+    history: list[tuple[int, float]] = []
     while sizes:
         size = sizes.pop(0)
         t_setup = time.perf_counter()
@@ -74,7 +75,6 @@ def _run(job: Job) -> None:
             if "y" in arrays
             else None
         )
-        setup_s = time.perf_counter() - t_setup
         times: list[float] = []
         stats: dict[str, Any] = {}
         for rep in range(job.warmup + job.reps):
@@ -94,7 +94,8 @@ def _run(job: Job) -> None:
             bytes_sent=int(stats.get("bytes", 0)),
             rounds=int(stats.get("rounds", 0)),
         )
-        go = keep_going(job, size, times, sizes, setup_s) if rank == 0 else None
+        history.append((size, time.perf_counter() - t_setup))  # the whole batch
+        go = keep_going(job, history, sizes) if rank == 0 else None
         verdict = comm.broadcast_obj(go, 0)
         if verdict is not True:
             for s in sizes:

@@ -55,6 +55,7 @@ async def _run(mpc: Any, job: Job) -> None:
     op = OPS[job.workload]
     names = [f"p{i}" for i in range(len(mpc.parties))]
     sizes = list(job.sizes)
+    history: list[tuple[int, float]] = []
     while sizes:
         size = sizes.pop(0)
         t_setup = time.perf_counter()
@@ -65,7 +66,6 @@ async def _run(mpc: Any, job: Job) -> None:
         if "y" in arrays:
             y = mpc.input(_placeholder(mpc, secure, job, arrays["y"], 1), senders=1)
         await mpc.gather(x)
-        setup_s = time.perf_counter() - t_setup
         times: list[float] = []
         sent = 0
         for rep in range(job.warmup + job.reps):
@@ -79,7 +79,8 @@ async def _run(mpc: Any, job: Job) -> None:
                 times.append(dt)
                 sent = _sent(mpc) - b0
         emit(mpc.pid, size, "ok", times=times, bytes_sent=sent)
-        go = keep_going(job, size, times, sizes, setup_s) if mpc.pid == 0 else None
+        history.append((size, time.perf_counter() - t_setup))  # the whole batch
+        go = keep_going(job, history, sizes) if mpc.pid == 0 else None
         verdict = await mpc.transfer(go, senders=0)
         if verdict is not True:
             for s in sizes:

@@ -184,7 +184,7 @@ class BaselineRuns:
                 prev.times += r.times
                 prev.bytes_per_party = r.bytes_per_party or prev.bytes_per_party
             elif not prev.note:
-                prev.note = f"cycle {cycle + 1}: {r.status}: {r.note}"
+                prev.note = f"fewer reps: cycle {cycle + 1} did not run it ({r.status}: {r.note})"
 
     def records(self, env: dict[str, Any], run_id: str) -> list[dict[str, Any]]:
         """One record per distinct (size, network) point: measured, or marked with the reason."""

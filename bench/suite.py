@@ -27,7 +27,7 @@ from smc.bench.runner import Plan
 COMBOS = [("rss3", 3), ("additive", 3)]
 OPS: list[tuple[str, tuple[int, ...], list[tuple[str, int]]]] = [
     ("mul", (1_000, 10_000, 100_000, 1_000_000), [*COMBOS, ("additive", 2)]),
-    ("dot", (1_000, 100_000, 1_000_000), COMBOS),
+    ("dot", (1_000, 10_000, 100_000, 1_000_000), COMBOS),
     ("lt", (100, 1_000, 10_000, 100_000), [*COMBOS, ("additive", 2)]),
     ("eq", (100, 1_000, 10_000, 100_000), COMBOS),
     ("matmul", (16, 64, 256), [*COMBOS, ("additive", 2)]),

@@ -7,6 +7,10 @@
     smc party serve --config party.toml    run a party daemon (or the dealer)
     smc party verify-audit audit.log       check an audit log's hash chain
     smc parties --hub host:port --keys keys --name analyst   list registered parties
+    smc run --hub host:port --keys keys --name analyst (--program FILE | --circuit NAME --params J)
+                                           submit a program through the hub, show progress,
+                                           print the results forwarded to this client
+    smc bench list|run|report|suite        benchmarks (see docs/benchmarks.md)
 
 Deployment commands import the hub and party packages only when used, so the engine stays free
 of gRPC.
@@ -78,6 +82,66 @@ def _parties(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_binding(text: str) -> tuple[str, str, str | tuple[str, tuple[str, ...]]]:
+    """PARTY:INPUT=DATASET or PARTY:INPUT=DATASET.COL[,COL...]"""
+    try:
+        who, rest = text.split(":", 1)
+        name, target = rest.split("=", 1)
+    except ValueError:
+        raise SmcError(f"--bind {text!r}: expected PARTY:INPUT=DATASET[.COLUMN,...]") from None
+    if "." in target:
+        dataset, cols = target.split(".", 1)
+        return who, name, (dataset, tuple(c for c in cols.split(",") if c))
+    return who, name, target
+
+
+def _run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from smc.hub.pki import Credentials
+    from smc.ir import Program
+    from smc.party.client import Client
+
+    circuit: tuple[str, dict[str, object]] | None = None
+    if args.program:
+        program = Program.from_bytes(Path(args.program).read_bytes())
+    else:
+        from smc.circuits.registry import build
+
+        text = args.params or "{}"
+        params = json.loads(Path(text).read_text() if Path(text).is_file() else text)
+        built = build(args.circuit, params)
+        program, circuit = built.program, (built.circuit, dict(built.params))
+    bindings: dict[str, dict[str, str | tuple[str, tuple[str, ...]]]] = {}
+    for spec in args.bind:
+        who, name, target = _parse_binding(spec)
+        bindings.setdefault(who, {})[name] = target
+
+    def progress(event: object) -> None:
+        kind, party, message = (getattr(event, k, "") for k in ("kind", "party", "message"))
+        if not args.quiet:
+            print(f"  [{kind}] {party + ': ' if party else ''}{message}", file=sys.stderr)
+
+    print(f"submitting {program.summary()}", file=sys.stderr)
+    with Client(args.hub, Credentials.from_dir(args.keys, args.name), args.hub_name) as client:
+        result = client.run(
+            program,
+            progress,
+            suite=args.suite,
+            dealer=args.dealer,
+            bindings=bindings,
+            deadline_s=args.deadline,
+            data_plane="relay" if args.relay else "direct",
+            circuit=circuit,
+        )
+    for party, outputs in sorted(result.outputs.items()):
+        for name, value in sorted(outputs.items()):
+            print(f"{party}.{name} = {value.tolist()}")
+    print(f"task {result.task_id} done in {result.seconds:.3f} s", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="smc", description="Secure multi-party computation engine"
@@ -85,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser(
-        "demo", help="three hospitals compute joint statistics (hub + party daemons)"
+        "demo",
+        help="hub + party daemons: joint statistics, a sealed-bid auction and an election",
     )
     demo.add_argument(
         "--local", action="store_true", help="in-process simulation instead of daemons"
@@ -133,6 +198,33 @@ def build_parser() -> argparse.ArgumentParser:
     parties.add_argument("--name", required=True, help="client identity")
     parties.add_argument("--hub-name", default="hub", help="name in the hub's certificate")
     parties.set_defaults(func=_parties)
+
+    run = sub.add_parser("run", help="submit a program through a hub and print its results")
+    run.add_argument("--hub", required=True, help="host:port of the hub")
+    run.add_argument("--keys", required=True, help="directory with <name>.crt/.key and ca.crt")
+    run.add_argument("--name", required=True, help="client identity (certificate name)")
+    run.add_argument("--hub-name", default="hub", help="name in the hub's certificate")
+    what = run.add_mutually_exclusive_group(required=True)
+    what.add_argument("--program", help="a program saved with Path(f).write_bytes(p.to_bytes())")
+    what.add_argument("--circuit", help="a library circuit name (smc.circuits.registry)")
+    run.add_argument("--params", help="the circuit's parameters: JSON text or a JSON file")
+    run.add_argument("--suite", choices=["rss3", "additive"], default=None)
+    run.add_argument("--dealer", default="", help="the dealer daemon's name (suite additive)")
+    run.add_argument("--deadline", type=float, default=60.0, help="seconds (default 60)")
+    run.add_argument("--relay", action="store_true", help="exchange shares through the hub relay")
+    run.add_argument(
+        "--bind",
+        action="append",
+        default=[],
+        metavar="PARTY:INPUT=DATASET[.COL,...]",
+        help="bind a program input to a dataset (default: by input name); repeatable",
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress lines")
+    run.set_defaults(func=_run)
+
+    from smc.bench.cli import register as register_bench
+
+    register_bench(sub)
 
     version = sub.add_parser("version", help="print the engine version")
     version.set_defaults(func=lambda _a: print(__import__("smc").__version__) or 0)

@@ -146,6 +146,17 @@ def test_missing_baselines_name_the_install_command(
     assert "torch==2.13.0" in str(baselines.missing("crypten"))
 
 
+def test_baseline_budget_prediction() -> None:
+    # one point: proportional to the work; two points: fixed cost plus a per-element rate
+    assert baselines.predict("mul", [(1000, 2.0)], 10_000) == pytest.approx(20.0)
+    assert baselines.predict("mul", [(100, 1.0), (1000, 1.5)], 100_000) == pytest.approx(56.5)
+    assert baselines.predict("sort", [(16, 1.0)], 64) > 4.0  # n log^2 n
+    job = baselines.Job("mul", [1000, 10_000], reps=1, budget_s=5.0)
+    verdict = baselines.keep_going(job, [(1000, 2.0)], [10_000])
+    assert isinstance(verdict, str) and "predicted 20 s for size 10,000" in verdict
+    assert baselines.keep_going(job, [(1000, 0.1)], [10_000]) is True
+
+
 def test_unsupported_baseline_workloads_are_marked_with_a_reason() -> None:
     assert "no privacy" in str(baselines.unsupported("mpyc", "mul", "op", 2, 0, None))
     assert "sigmoid" in str(baselines.unsupported("mpyc", "sigmoid", "op", 3, 0, None))
