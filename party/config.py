@@ -152,8 +152,13 @@ def _dataset(name: str, raw: dict[str, Any], base: Path) -> DatasetConfig:
     if fmt == "csv" and not columns:
         raise ConfigFileError(f"{where}: a CSV dataset needs its schema in 'columns'")
     shape = tuple(_take(raw, "shape", list, where, []))
-    if fmt == "npy" and (not shape or not all(isinstance(d, int) and d >= 0 for d in shape)):
-        raise ConfigFileError(f"{where}: an .npy dataset needs its 'shape' (non-negative integers)")
+    if fmt == "npy" and (
+        "shape" not in raw
+        or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+    ):
+        raise ConfigFileError(
+            f"{where}: an .npy dataset needs its 'shape' (non-negative integers; [] for a scalar)"
+        )
     dtype = _take(raw, "dtype", str, where, "fixed")
     if dtype not in DTYPES:
         raise ConfigFileError(f"{where}.dtype must be one of {list(DTYPES)}")

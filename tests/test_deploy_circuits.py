@@ -31,6 +31,7 @@ from smc.circuits import (
     reference_stats,
     registry,
 )
+from smc.circuits.inference import ScoringSpec, reference_scoring
 from smc.party import TaskFailed
 from smc.party.client import Client, DeployResult
 from smc.party.launch import LocalDeployment
@@ -129,6 +130,22 @@ def _computing(root: Path, p: str) -> dict[str, dict[str, Any]]:
             },
         },
     }
+    if p == "bob":  # a model owner: weights and a scalar intercept as .npy files
+        np.save(root / "bob-coef.npy", COEF)
+        np.save(root / "bob-intercept.npy", np.float64(INTERCEPT))
+        for name, shape in (("coef", [2]), ("intercept", [])):
+            out[name] = {
+                "path": f"bob-{name}.npy",
+                "format": "npy",
+                "shape": shape,
+                "policy": _policy("ml.scoring", 2),
+            }
+    if p == "alice":  # the rows to score (two contributors: alice's rows, bob's model)
+        out["features"] = {
+            "path": _csv(root / "alice-features.csv", ["x1", "x2"], [X[p]]),
+            "columns": {"x1": fixed, "x2": fixed},
+            "policy": _policy("ml.scoring", 2),
+        }
     if p in BIDS:
         out["bids"] = {
             "path": _csv(root / f"{p}-bids.csv", ["amount"], [BIDS[p]]),
@@ -316,6 +333,34 @@ def test_linear_regression(rss3: Client) -> None:
     ref = reference_linear_regression(x, y, LinearRegressionSpec(2))
     np.testing.assert_allclose(res["alice"]["coef"], ref["coef"], atol=2e-2)
     assert float(res["alice"]["intercept"]) == pytest.approx(ref["intercept"], abs=2e-2)
+
+
+COEF = np.array([0.75, -1.25])
+INTERCEPT = 0.5
+
+
+def test_scoring_with_the_model_at_one_party_and_the_rows_at_another(rss3: Client) -> None:
+    """bob owns the model (including a scalar intercept), alice the feature rows; only the
+    scores reach alice."""
+    params = {
+        "parties": PARTIES,
+        "model_owner": "bob",
+        "data_owner": "alice",
+        "rows": TRAIN,
+        "features": 2,
+        "to": "alice",
+    }
+    res = run(
+        rss3,
+        "ml.scoring",
+        params,
+        bindings={
+            "alice": {"X": ("features", ("x1", "x2"))},
+            "bob": {"coef": "coef", "intercept": "intercept"},
+        },
+    )
+    ref = reference_scoring(COEF, INTERCEPT, X["alice"], ScoringSpec(features=2))
+    np.testing.assert_allclose(res["alice"]["scores"], ref["scores"], atol=1e-3)
 
 
 def test_logistic_regression(rss3: Client) -> None:
