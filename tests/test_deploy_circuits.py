@@ -31,7 +31,8 @@ from smc.circuits import (
     reference_stats,
     registry,
 )
-from smc.circuits.inference import ScoringSpec, reference_scoring
+from smc.circuits.federated import FedAvgSpec, reference_federated_average
+from smc.circuits.inference import ScoringSpec, reference_mlp, reference_scoring
 from smc.party import TaskFailed
 from smc.party.client import Client, DeployResult
 from smc.party.launch import LocalDeployment
@@ -140,11 +141,31 @@ def _computing(root: Path, p: str) -> dict[str, dict[str, Any]]:
                 "shape": shape,
                 "policy": _policy("ml.scoring", 2),
             }
+    if p == "bob":  # an MLP 2-4-2 as .npy weights (state-dict names W0/b0/W1/b1)
+        for name, value in MLP_STATE.items():
+            np.save(root / f"bob-mlp-{name}.npy", value)
+            out[f"mlp_{name}"] = {
+                "path": f"bob-mlp-{name}.npy",
+                "format": "npy",
+                "shape": list(value.shape),
+                "policy": _policy("ml.mlp_inference", 2),
+            }
+    # a model update and a secret integer weight per party, for federated averaging
+    np.save(root / f"{p}-update.npy", UPDATES[p])
+    np.save(root / f"{p}-weight.npy", np.int64(WEIGHTS[p]))
+    for name, shape, dtype in (("update", [3], "fixed"), ("weight", [], "int")):
+        out[name] = {
+            "path": f"{p}-{name}.npy",
+            "format": "npy",
+            "shape": shape,
+            "dtype": dtype,
+            "policy": _policy("ml.federated_average", 3),
+        }
     if p == "alice":  # the rows to score (two contributors: alice's rows, bob's model)
         out["features"] = {
             "path": _csv(root / "alice-features.csv", ["x1", "x2"], [X[p]]),
             "columns": {"x1": fixed, "x2": fixed},
-            "policy": _policy("ml.scoring", 2),
+            "policy": {**_policy("ml.scoring", 2), "circuits": ["ml.scoring", "ml.mlp_inference"]},
         }
     if p in BIDS:
         out["bids"] = {
@@ -337,6 +358,59 @@ def test_linear_regression(rss3: Client) -> None:
 
 COEF = np.array([0.75, -1.25])
 INTERCEPT = 0.5
+MLP_STATE = {
+    "W0": np.round(np.random.default_rng(5).normal(0, 1, (4, 2)), 3),
+    "b0": np.array([0.1, -0.2, 0.0, 0.3]),
+    "W1": np.round(np.random.default_rng(6).normal(0, 1, (2, 4)), 3),
+    "b1": np.array([0.05, -0.05]),
+}
+UPDATES = {
+    p: np.round(np.random.default_rng(7 + k).normal(0, 1, 3), 3) for k, p in enumerate(PARTIES)
+}
+WEIGHTS = {"alice": 30, "bob": 10, "carol": 60}
+
+
+def test_mlp_inference_from_a_model_owner(rss3: Client) -> None:
+    params = {
+        "parties": PARTIES,
+        "model_owner": "bob",
+        "data_owner": "alice",
+        "rows": TRAIN,
+        "sizes": [2, 4, 2],
+        "to": "alice",
+    }
+    res = run(
+        rss3,
+        "ml.mlp_inference",
+        params,
+        bindings={
+            "alice": {"X": ("features", ("x1", "x2"))},
+            "bob": {name: f"mlp_{name}" for name in MLP_STATE},
+        },
+    )
+    torch_style = {
+        "0.weight": MLP_STATE["W0"],
+        "0.bias": MLP_STATE["b0"],
+        "2.weight": MLP_STATE["W1"],
+        "2.bias": MLP_STATE["b1"],
+    }
+    ref = reference_mlp(torch_style, X["alice"])
+    (name,) = ref  # logits
+    np.testing.assert_allclose(res["alice"][name], ref[name], atol=2e-3)
+
+
+def test_federated_average_with_secret_weights(rss3: Client) -> None:
+    params = {"parties": PARTIES, "size": 3, "to": "alice"}
+    res = run(
+        rss3,
+        "ml.federated_average",
+        params,
+        bindings={p: {"update": "update", "weight": "weight"} for p in PARTIES},
+    )
+    spec = FedAvgSpec(size=3)
+    ref = reference_federated_average(UPDATES, spec, WEIGHTS)
+    assert int(res["alice"]["valid"]) == 1
+    np.testing.assert_allclose(res["alice"]["average"], ref["average"], atol=1e-3)
 
 
 def test_scoring_with_the_model_at_one_party_and_the_rows_at_another(rss3: Client) -> None:
