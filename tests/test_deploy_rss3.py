@@ -490,3 +490,30 @@ def test_hub_drains_on_sigterm(dep: LocalDeployment) -> None:
     """Last in this module: the hub stops cleanly (the daemons then retry until torn down)."""
     assert dep.stop_process("hub") == 0
     assert "hub stopped" in dep.log_tail("hub", 3)
+
+
+def test_input_only_party_may_go_offline_after_contributing(
+    dep: LocalDeployment, client: Client
+) -> None:
+    """Delegation: once the computing parties acknowledged dora's shares she may disconnect; the
+    task (a long chain of products on her data) still completes."""
+    from smc.circuits.blocks import client_input
+
+    p = smc.ProgramBuilder(PARTIES)
+    x = client_input(p, "wages", (ROWS,), dtype="fixed") * 0.001
+    for _ in range(300):
+        x = x * 1.0
+    p.output("total", x.sum(), to="alice")
+    p.output("ages", p.input("alice", "visits.age", shape=(ROWS,)).sum(), to="alice")
+    contributions = {"dora": {"wages": ("wages", ("wage",), "fixed")}}
+    task = client.submit(p.build(), contributions=contributions, deadline_s=90)
+    for ev in task.events():
+        assert ev.state not in ("failed", "succeeded", "cancelled"), (ev.kind, ev.message)
+        if ev.kind == "party_done" and ev.party == "dora":
+            break
+    dep.kill("dora")
+    try:
+        res = task.wait()
+        assert float(res["alice"]["total"]) == pytest.approx(WAGES.sum() * 0.001, abs=1e-2)
+    finally:
+        dep.start_parties(["dora"])
