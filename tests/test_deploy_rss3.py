@@ -239,6 +239,33 @@ def test_input_only_party_contributes_shares(dep: LocalDeployment, client: Clien
         client.run(q.build(), contributions=contributions, deadline_s=30)
 
 
+def test_input_only_party_may_go_offline_after_contributing(dep: LocalDeployment) -> None:
+    """Delegation: once the computing parties acknowledged dora's shares she may disconnect; the
+    task (a long chain of products on her data) still completes."""
+    from smc.circuits.blocks import client_input
+
+    p = smc.ProgramBuilder(PARTIES)
+    x = client_input(p, "wages", (ROWS,), dtype="fixed") * 0.001
+    for _ in range(300):
+        x = x * 1.0
+    p.output("total", x.sum(), to="alice")
+    p.output("ages", p.input("alice", "visits.age", shape=(ROWS,)).sum(), to="alice")
+    contributions = {"dora": {"wages": ("wages", ("wage",), "fixed")}}
+    client = dep.client("analyst")  # a fresh connection: earlier tests restart the hub
+    task = client.submit(p.build(), contributions=contributions, deadline_s=90)
+    for ev in task.events():
+        assert ev.state not in ("failed", "succeeded", "cancelled"), (ev.kind, ev.message)
+        if ev.kind == "party_done" and ev.party == "dora":
+            break
+    dep.kill("dora")
+    try:
+        res = task.wait()
+        assert float(res["alice"]["total"]) == pytest.approx(WAGES.sum() * 0.001, abs=1e-2)
+    finally:
+        client.close()
+        dep.start_parties(["dora"])
+
+
 def _raw_submit(dep: LocalDeployment, program_bytes: bytes, manifest_hash: str) -> grpc.RpcError:
     creds = pki.Credentials.from_dir(dep.keys, "analyst")
     man = Manifest(
@@ -490,30 +517,3 @@ def test_hub_drains_on_sigterm(dep: LocalDeployment) -> None:
     """Last in this module: the hub stops cleanly (the daemons then retry until torn down)."""
     assert dep.stop_process("hub") == 0
     assert "hub stopped" in dep.log_tail("hub", 3)
-
-
-def test_input_only_party_may_go_offline_after_contributing(
-    dep: LocalDeployment, client: Client
-) -> None:
-    """Delegation: once the computing parties acknowledged dora's shares she may disconnect; the
-    task (a long chain of products on her data) still completes."""
-    from smc.circuits.blocks import client_input
-
-    p = smc.ProgramBuilder(PARTIES)
-    x = client_input(p, "wages", (ROWS,), dtype="fixed") * 0.001
-    for _ in range(300):
-        x = x * 1.0
-    p.output("total", x.sum(), to="alice")
-    p.output("ages", p.input("alice", "visits.age", shape=(ROWS,)).sum(), to="alice")
-    contributions = {"dora": {"wages": ("wages", ("wage",), "fixed")}}
-    task = client.submit(p.build(), contributions=contributions, deadline_s=90)
-    for ev in task.events():
-        assert ev.state not in ("failed", "succeeded", "cancelled"), (ev.kind, ev.message)
-        if ev.kind == "party_done" and ev.party == "dora":
-            break
-    dep.kill("dora")
-    try:
-        res = task.wait()
-        assert float(res["alice"]["total"]) == pytest.approx(WAGES.sum() * 0.001, abs=1e-2)
-    finally:
-        dep.start_parties(["dora"])
