@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -43,3 +44,22 @@ def run(
 def fixed(values: Any, frac_bits: int = 16) -> np.ndarray:
     """What a value becomes after fixed-point encoding (round to nearest ulp)."""
     return np.rint(np.asarray(values, dtype=np.float64) * 2.0**frac_bits) / 2.0**frac_bits
+
+
+def normal_upper_quantile(p: float) -> float:
+    """z with P(N(0,1) > z) = p (bisection on erfc; no scipy needed)."""
+    lo, hi = 0.0, 40.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if 0.5 * math.erfc(mid / math.sqrt(2)) > p:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+def chi2_critical(dof: int, p: float) -> float:
+    """Upper-tail critical value of chi-square (Wilson-Hilferty; accurate to <1% for dof >= 30)."""
+    z = normal_upper_quantile(p)
+    c = 2.0 / (9.0 * dof)
+    return dof * (1.0 - c + z * math.sqrt(c)) ** 3

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from helpers import chi2_critical
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -27,25 +28,6 @@ def aes_ctr_reference(key: bytes, salt: bytes, label: str, n: int) -> np.ndarray
     nonce = hashlib.blake2b(label.encode(), digest_size=16, key=salt).digest()
     enc = Cipher(algorithms.AES(key), modes.CTR(nonce)).encryptor()
     return np.frombuffer(enc.update(bytes(8 * n)) + enc.finalize(), dtype="<u8").astype(np.uint64)
-
-
-def normal_upper_quantile(p: float) -> float:
-    """z with P(N(0,1) > z) = p (bisection on erfc; no scipy needed)."""
-    lo, hi = 0.0, 40.0
-    for _ in range(200):
-        mid = (lo + hi) / 2
-        if 0.5 * math.erfc(mid / math.sqrt(2)) > p:
-            lo = mid
-        else:
-            hi = mid
-    return hi
-
-
-def chi2_critical(dof: int, p: float) -> float:
-    """Upper-tail critical value of chi-square (Wilson-Hilferty; accurate to <1% for dof >= 30)."""
-    z = normal_upper_quantile(p)
-    c = 2.0 / (9.0 * dof)
-    return dof * (1.0 - c + z * math.sqrt(c)) ** 3
 
 
 def test_chi2_critical_matches_tables() -> None:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers import chi2_critical
 
 import smc
 from smc import executor
@@ -35,24 +36,6 @@ ALPHA = 1e-6
 
 
 # ------------------------------------------------------------------------------ statistics
-
-
-def normal_upper_quantile(p: float) -> float:
-    lo, hi = 0.0, 40.0
-    for _ in range(200):
-        mid = (lo + hi) / 2
-        if 0.5 * math.erfc(mid / math.sqrt(2)) > p:
-            lo = mid
-        else:
-            hi = mid
-    return hi
-
-
-def chi2_critical(dof: int, p: float) -> float:
-    """Upper-tail critical value of chi-square (Wilson-Hilferty)."""
-    z = normal_upper_quantile(p)
-    c = 2.0 / (9.0 * dof)
-    return dof * (1.0 - c + z * math.sqrt(c)) ** 3
 
 
 CHI2_255 = chi2_critical(255, ALPHA)
