@@ -24,9 +24,10 @@ NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}(\.[a-z][a-z0-9_]{0,63}){0,3}$")
 
 
 def _hospital_stats(rows: int) -> Program:
-    from smc.demo import build_program
+    from smc.party.demo import build_program
 
-    return build_program(int(rows))
+    program: Program = build_program(int(rows))
+    return program
 
 
 BUILTIN: dict[str, Callable[..., Program]] = {"hospital_stats": _hospital_stats}

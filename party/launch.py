@@ -147,7 +147,7 @@ class LocalDeployment:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         with log.open("ab") as fh:
             proc.popen = subprocess.Popen(
-                [sys.executable, "-m", "smc.cli", *args, "--ready-file", str(ready)],
+                [sys.executable, "-m", "smc.party.cli", *args, "--ready-file", str(ready)],
                 stdout=fh,
                 stderr=subprocess.STDOUT,
                 cwd=self.root,

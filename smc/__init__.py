@@ -44,7 +44,6 @@ if TYPE_CHECKING:
         TransportError,
     )
     from smc.ir import Program
-    from smc.party.client import Client
     from smc.runtime import SimulationResult, simulate
     from smc.transport import NetemConfig
 

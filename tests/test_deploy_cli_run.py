@@ -42,7 +42,7 @@ def dep(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-de
 
 def smc_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "smc.cli", *args],
+        [sys.executable, "-m", "smc.party.cli", *args],
         capture_output=True,
         text=True,
         timeout=120,

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from smc.cli import main
+from smc.party.cli import main
 
 
 def test_demo_runs_the_deployment_end_to_end(

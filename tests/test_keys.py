@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 from smc.hub import pki
-
-from smc.cli import main
+from smc.party.cli import main
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 from smc.party.audit import GENESIS, AuditError, AuditLog, entry_hash, verify
-
-from smc.cli import main
+from smc.party.cli import main
 
 
 def _log(path: Path, n: int = 4) -> AuditLog:

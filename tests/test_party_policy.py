@@ -191,7 +191,7 @@ def test_policy_minimum_contributors(tmp_path: Path) -> None:
 
 
 def test_policy_by_circuit_name(tmp_path: Path) -> None:
-    from smc.demo import build_program
+    from smc.party.demo import build_program
 
     program = build_program(3)
     assert circuits.verify("hospital_stats", {"rows": 3}, program) == "hospital_stats"

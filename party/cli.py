@@ -27,12 +27,12 @@ from smc.errors import SmcError
 
 def _demo(args: argparse.Namespace) -> int:
     if args.local:
-        from smc.demo import run_demo
+        from smc.party.demo import run_demo
 
-        return run_demo(suite=args.suite, rows=args.rows)
-    from smc.demo import run_deployed_demo
+        return int(run_demo(suite=args.suite, rows=args.rows))
+    from smc.party.demo import run_deployed_demo
 
-    return run_deployed_demo(suite=args.suite, rows=args.rows, keep=args.keep)
+    return int(run_deployed_demo(suite=args.suite, rows=args.rows, keep=args.keep))
 
 
 def _keys(args: argparse.Namespace) -> int:
@@ -100,8 +100,9 @@ def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from smc.hub.pki import Credentials
-    from smc.ir import Program
     from smc.party.client import Client
+
+    from smc.ir import Program
 
     circuit: tuple[str, dict[str, object]] | None = None
     if args.program:
