@@ -143,6 +143,14 @@ class _Reader:
             raise self._fail(key, f"names a party twice: {v!r}")
         return list(v)
 
+    def input_only(self, parties: list[str]) -> list[str]:
+        """``input_only``: contributors who are not computing parties (may be empty)."""
+        names: list[str] = self.names("input_only", [])
+        clash = sorted(set(names) & set(parties))
+        if clash:
+            raise self._fail("input_only", f"names computing parties {clash}")
+        return names
+
     def nums(self, key: str, default: Any = ()) -> tuple[float, ...]:
         v = self.raw(key, default)
         if v is default:
@@ -309,10 +317,7 @@ def _auction_circuit(kind: str | None, reverse: bool) -> Callable[[_Reader], Bui
     def make(r: _Reader) -> BuiltProgram:
         parties = r.parties()
         bidders = r.counts_or_total("bidders", parties)
-        input_only = r.names("input_only", [])
-        clash = sorted(set(input_only) & set(parties))
-        if clash:
-            raise r._fail("input_only", f"names computing parties {clash}")
+        input_only = r.input_only(parties)
         spec = _guard(
             r.circuit,
             lambda: AuctionSpec(
@@ -362,10 +367,7 @@ def _election_circuit(kind: str) -> Callable[[_Reader], BuiltProgram]:
     def make(r: _Reader) -> BuiltProgram:
         parties = r.parties()
         ballots = r.counts_or_total("ballots", parties)
-        input_only = r.names("input_only", [])
-        clash = sorted(set(input_only) & set(parties))
-        if clash:
-            raise r._fail("input_only", f"names computing parties {clash}")
+        input_only = r.input_only(parties)
         spec = _guard(
             r.circuit,
             lambda: ElectionSpec(

@@ -29,7 +29,7 @@ from smc.encoding import decode_fixed, decode_int, encode_fixed, encode_int
 from smc.errors import InputError, ProtocolError
 from smc.ir import NONLINEAR_OPS, Node, Program, decode_const, parse_index
 from smc.protocols.additive import Additive, Dealer
-from smc.protocols.base import Exchange, Proto, Received, merge, split, split_flat
+from smc.protocols.base import Exchange, Proto, Received, lockstep, merge, split, split_flat
 from smc.protocols.keys import KeyRing
 from smc.protocols.rss3 import Rss3
 from smc.protocols.suite import Share, Suite, map_share
@@ -345,8 +345,6 @@ class Executor:
     def _open_many(
         self, i: int, share: Share, node: Node, recipients: list[int | None]
     ) -> Proto[Any]:
-        from smc.protocols.base import lockstep
-
         results = yield from lockstep(
             [self.suite.open(f"o{i}/{r}", share, node.shape, r) for r in recipients]
         )

@@ -40,9 +40,11 @@ def dep(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-de
     d.stop()
 
 
-def smc_cli(*args: str) -> subprocess.CompletedProcess[str]:
+def smc_run(dep: LocalDeployment, program: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """``smc run`` as the analyst client of ``dep`` on a saved program."""
+    args = ["run", "--hub", dep.hub_address, "--keys", str(dep.keys), "--name", "analyst"]
     return subprocess.run(
-        [sys.executable, "-m", "smc.party.cli", *args],
+        [sys.executable, "-m", "smc.party.cli", *args, "--program", str(program), *extra],
         capture_output=True,
         text=True,
         timeout=120,
@@ -58,17 +60,7 @@ def test_smc_run_submits_a_saved_program_and_prints_results(
     p.output("total", total, to="alice")
     path = tmp_path / "total.smc"
     path.write_bytes(p.build().to_bytes())
-    proc = smc_cli(
-        "run",
-        "--hub",
-        dep.hub_address,
-        "--keys",
-        str(dep.keys),
-        "--name",
-        "analyst",
-        "--program",
-        str(path),
-    )
+    proc = smc_run(dep, path)
     assert proc.returncode == 0, proc.stderr
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("alice.total = "))
     expected = sum(float(np.sum(np.rint(v * 2**16) / 2**16)) for v in VALUES.values())
@@ -81,18 +73,7 @@ def test_smc_run_reports_a_refusal_clearly(dep: LocalDeployment, tmp_path: Path)
     p.output("x", p.input("alice", "m.v", shape=(ROWS,)).sum(), to="bob")  # bob may not receive
     path = tmp_path / "leak.smc"
     path.write_bytes(p.build().to_bytes())
-    proc = smc_cli(
-        "run",
-        "--hub",
-        dep.hub_address,
-        "--keys",
-        str(dep.keys),
-        "--name",
-        "analyst",
-        "--program",
-        str(path),
-        "--quiet",
-    )
+    proc = smc_run(dep, path, "--quiet")
     assert proc.returncode == 2
     assert "refused" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -100,16 +81,6 @@ def test_smc_run_reports_a_refusal_clearly(dep: LocalDeployment, tmp_path: Path)
 def test_smc_run_refuses_a_malformed_program_file(dep: LocalDeployment, tmp_path: Path) -> None:
     path = tmp_path / "junk.smc"
     path.write_bytes(b'{"version": 1, "nodes": [')
-    proc = smc_cli(
-        "run",
-        "--hub",
-        dep.hub_address,
-        "--keys",
-        str(dep.keys),
-        "--name",
-        "analyst",
-        "--program",
-        str(path),
-    )
+    proc = smc_run(dep, path)
     assert proc.returncode == 2
     assert "not canonical JSON" in proc.stderr and "Traceback" not in proc.stderr

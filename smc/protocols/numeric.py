@@ -106,16 +106,21 @@ def fitted(name: str, degree: int) -> tuple[float, ...]:
     return tuple(float(c) for c in fit.coef)
 
 
-def leading_one(s: Suite, label: str, x: Share, shape: Shape) -> Proto[Share]:
-    """Arithmetic indicators a_j = [floor(log2 X) == j], j < NORM_BITS, for raw X > 0
-    (shape + (NORM_BITS,)); all zero when X == 0."""
-    bits = yield from s.a2b(f"{label}/a2b", x, shape)
-    y = bits
+def smear_down(s: Suite, label: str, word: Share, shape: Shape) -> Proto[Share]:
+    """y | y >> 1 | y >> 2 | ... on a binary-shared word: every bit below the leading one is set,
+    and bit 0 is the OR of all bits. Six AND rounds (a | b = a ^ b ^ (a & b))."""
+    y = word
     for k, d in enumerate((1, 2, 4, 8, 16, 32)):
         shifted = s.b_shift(y, -d)
         (both,) = yield from lockstep([s.b_and(f"{label}/or{k}", y, shifted, shape)])
-        y = s.b_xor(s.b_xor(y, shifted), both)  # y | (y >> d)
-    onehot = s.b_xor(y, s.b_shift(y, -1))
+        y = s.b_xor(s.b_xor(y, shifted), both)
+    return y
+
+
+def leading_one(s: Suite, label: str, x: Share, shape: Shape) -> Proto[Share]:
+    """Arithmetic indicators a_j = [floor(log2 X) == j], j < NORM_BITS, for raw X > 0
+    (shape + (NORM_BITS,)); all zero when X == 0."""
+    onehot = yield from leading_one_word(s, label, x, shape)
     j = np.arange(NORM_BITS, dtype=np.uint64)
     expanded = tuple((c.reshape(*shape, 1) >> j) & ONE for c in onehot)
     return (yield from s.b2a_bit(f"{label}/b2a", expanded, (*shape, NORM_BITS)))
@@ -125,11 +130,7 @@ def leading_one_word(s: Suite, label: str, x: Share, shape: Shape) -> Proto[Shar
     """Binary-shared word with exactly bit floor(log2 X) set, for raw X > 0 (0 when X == 0):
     A2B, then a prefix-OR towards bit 0 in six AND rounds, then y ^ (y >> 1)."""
     bits = yield from s.a2b(f"{label}/a2b", x, shape)
-    y = bits
-    for k, d in enumerate((1, 2, 4, 8, 16, 32)):
-        shifted = s.b_shift(y, -d)
-        (both,) = yield from lockstep([s.b_and(f"{label}/or{k}", y, shifted, shape)])
-        y = s.b_xor(s.b_xor(y, shifted), both)  # y | (y >> d)
+    y = yield from smear_down(s, label, bits, shape)
     return s.b_xor(y, s.b_shift(y, -1))
 
 
@@ -283,12 +284,8 @@ def log(s: Suite, label: str, x: Share, shape: Shape, f: int) -> Proto[Share]:
 
 def _or_reduce(s: Suite, label: str, word: Share, shape: Shape) -> Proto[Share]:
     """Binary-shared word -> a bit (in bit 0) that is the OR of all its bits. Six AND rounds."""
-    acc = word
-    for k, d in enumerate((1, 2, 4, 8, 16, 32)):
-        shifted = s.b_shift(acc, -d)
-        (both,) = yield from lockstep([s.b_and(f"{label}/or{k}", acc, shifted, shape)])
-        acc = s.b_xor(s.b_xor(acc, shifted), both)
-    return s.b_and_public(acc, ONE)
+    smeared = yield from smear_down(s, label, word, shape)
+    return s.b_and_public(smeared, ONE)
 
 
 def exp(
