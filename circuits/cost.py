@@ -36,13 +36,13 @@ from smc.protocols.rss3 import rss3_costs
 # and 2, and the number of full-width truncations (each costs rss3_costs("trunc", size) on top);
 # additive rounds, per-element bytes per party divided by (n - 1), and per-element dealer bytes.
 FUNCTION_COSTS: dict[str, tuple[int, int, int, int, int, int, int]] = {
-    "reciprocal": (49, 712, 456, 9, 44, 984, 664),
-    "sqrt": (42, 1648, 640, 13, 39, 1072, 944),
-    "rsqrt": (40, 1648, 640, 12, 37, 1048, 920),
-    "exp": (29, 432, 288, 10, 25, 696, 504),
-    "log": (29, 704, 384, 9, 26, 808, 592),
-    "sigmoid": (50, 480, 320, 17, 42, 904, 696),
-    "tanh": (50, 480, 320, 17, 42, 904, 696),
+    "reciprocal": (49, 584, 456, 9, 44, 984, 664),
+    "sqrt": (42, 1144, 640, 13, 39, 1072, 944),
+    "rsqrt": (40, 1144, 640, 12, 37, 1048, 920),
+    "exp": (29, 360, 288, 10, 25, 696, 504),
+    "log": (29, 544, 384, 9, 26, 808, 592),
+    "sigmoid": (50, 400, 320, 17, 42, 904, 696),
+    "tanh": (50, 400, 320, 17, 42, 904, 696),
 }
 
 
@@ -150,7 +150,7 @@ class CostModel:
     def b2a(self, size: int) -> Cost:
         """One shared bit to arithmetic: the last step of the sign test (ltz_cost's docs)."""
         if self.suite == "rss3":
-            return Cost(2, (24 * size, 8 * size, 8 * size))
+            return Cost(2, (16 * size, 8 * size, 8 * size))
         return Cost(1, self._vec(8 * (self.n - 1) * size, 8 * size))
 
     def a2b(self, size: int) -> Cost:

@@ -212,7 +212,8 @@ class HubCore:
                 for _, (b, s) in sorted(rec.announcements.items())
             ],
             results=[
-                task_pb2.EncryptedResult(party=p, nonce=n, ciphertext=c) for p, n, c in rec.results
+                task_pb2.EncryptedResult(party=p, nonce=n, ciphertext=c)
+                for p, n, c in self.store.results(task_id)
             ],
             created_ms=rec.created_ms,
             finished_ms=rec.finished_ms,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -63,3 +64,10 @@ def chi2_critical(dof: int, p: float) -> float:
     z = normal_upper_quantile(p)
     c = 2.0 / (9.0 * dof)
     return dof * (1.0 - c + z * math.sqrt(c)) ** 3
+
+
+def hub_state_bytes(root: Path) -> bytes:
+    """Everything the hub keeps on disk under ``root``: the database files and result files."""
+    files = [p for p in sorted(root.glob("hub.db*")) if p.is_file()]
+    files += sorted(p for p in (root / "hub.db.results").rglob("*") if p.is_file())
+    return b"".join(p.read_bytes() for p in files)

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers import hub_state_bytes
 from smc.hub.config import load as load_hub_config
 from smc.hub.server import HubServer
 from smc.party.launch import LocalDeployment
@@ -129,7 +130,7 @@ def test_the_hub_sees_only_ciphertext(deployment) -> None:  # type: ignore[no-un
     for *_, chunk in tap.chunks:
         assert len(chunk) >= 16
         assert int.from_bytes(chunk[:8], "little") >= 1 << 20
-    stored = b"".join(p.read_bytes() for p in dep.root.glob("hub.db*"))
+    stored = hub_state_bytes(dep.root)
     seen = windows(relayed) | windows(stored)
     scale = 2.0**16
     values = [v for x in PARTIES for v in DATA[x]["amounts"]]

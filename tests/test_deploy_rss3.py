@@ -14,6 +14,7 @@ from typing import Any
 import grpc
 import numpy as np
 import pytest
+from helpers import hub_state_bytes
 from smc.hub import pki
 from smc.hub.manifest import Manifest
 from smc.hub.store import now_ms
@@ -479,7 +480,7 @@ def test_hub_restart_keeps_finished_tasks_and_fails_running_ones(
 
 
 def test_hub_database_holds_no_plaintext(dep: LocalDeployment) -> None:
-    blobs = b"".join(p.read_bytes() for p in dep.root.glob("hub.db*"))
+    blobs = hub_state_bytes(dep.root)
     assert len(blobs) > 10_000
     seen = {blobs[i : i + 8] for i in range(len(blobs) - 7)}
     scale = 2.0**16

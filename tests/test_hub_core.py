@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import queue
 import secrets
 from pathlib import Path
@@ -250,6 +251,30 @@ def test_restart_keeps_finished_tasks_and_fails_unfinished_ones(ca: Path, tmp_pa
     st = again.status(ident(ca, "analyst"), running)
     assert st.state == "failed"
     assert st.reason == "hub restarted while the task was unfinished (the task was running)"
+
+
+def test_large_results_are_files_that_survive_a_restart(tmp_path: Path) -> None:
+    from smc.hub.store import INLINE_RESULT_MAX
+
+    db = tmp_path / "hub.db"
+    store = SqliteTaskStore(db)
+    big = os.urandom(INLINE_RESULT_MAX + 1)
+    small = os.urandom(INLINE_RESULT_MAX)
+    task_id = "ab" * 16
+    store.add_result(task_id, "bob", b"n2", big)
+    store.add_result(task_id, "alice", b"n1", small)
+    files = list((tmp_path / "hub.db.results").rglob("*"))
+    assert [f.name for f in files if f.is_file()] == ["bob.bin"]  # the small one stays inline
+    assert big not in db.read_bytes()
+    store.close()
+    again = SqliteTaskStore(db)
+    assert again.results(task_id) == [("alice", b"n1", small), ("bob", b"n2", big)]
+    (tmp_path / "hub.db.results" / task_id / "bob.bin").write_bytes(big[:-1])
+    with pytest.raises(OSError, match="bytes on disk"):
+        again.results(task_id)
+    with pytest.raises(ValueError, match="refusing result file name"):
+        again.add_result("../" + task_id, "bob", b"n", big)
+    again.close()
 
 
 def test_relay_refuses_oversized_chunks_and_foreign_links(ca: Path, tmp_path: Path) -> None:

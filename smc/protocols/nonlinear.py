@@ -183,16 +183,16 @@ def _scatter(cols: Share, lo: np.ndarray, hi: np.ndarray, new_lo: Share, new_hi:
 def ltz_cost(suite: str, n: int, size: int) -> Cost:
     """Declared cost of one sign test (and so of <, <=, >, >=) on ``size`` elements.
 
-    rss3: 1 round for party 0 to binary-share x_0 + x_1 (16 B), 1 AND round for the generate bits,
+    rss3: 1 round for party 0 to binary-share x_0 + x_1 (8 B), 1 AND round for the generate bits,
     6 Kogge-Stone rounds (two ANDs per level, one on the last: 11 ANDs of 8 B), 2 rounds to turn
-    the sign bit arithmetic (party 0 shares it: 16 B; one product: 8 B). Ten rounds; 136 B for
+    the sign bit arithmetic (party 0 shares it: 8 B; one product: 8 B). Ten rounds; 120 B for
     party 0 and 104 B for the others.
     additive: 1 opening round (8 B to each other party), 6 prefix rounds (11 binary Beaver ANDs,
     16 B to each other party), 1 round for the dealt random bit (8 B): 8 rounds and
     192 (n - 1) B per party; the dealer sends party 0 104 B (corrections).
     Equality and inequality run two sign tests side by side: same rounds, twice the bytes."""
     if suite == "rss3":
-        return Cost(10, (136 * size, 104 * size, 104 * size))
+        return Cost(10, (120 * size, 104 * size, 104 * size))
     return Cost(8, (192 * (n - 1) * size,) * n + (104 * size,))
 
 

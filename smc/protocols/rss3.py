@@ -74,23 +74,26 @@ class Rss3(Suite):
     def input(
         self, label: str, owner: int, value: U64 | None, shape: tuple[int, ...]
     ) -> Proto[Share]:
+        """One round, one message: ``x_(owner+1) = r`` drawn from the key the owner shares with
+        the next party, ``x_(owner+2) = 0``, and ``x_owner = v - r`` sent to the previous party.
+        Each other party's view is one pseudorandom vector (``r``, or ``v - r`` under a key it
+        does not hold); 8 bytes per element from the owner, nothing from anyone else."""
         size = int(np.prod(shape, dtype=np.int64))
         nxt, prv = (owner + 1) % 3, (owner + 2) % 3
         if self.me == owner:
             assert value is not None
             flat = np.ascontiguousarray(value, dtype=np.uint64).reshape(-1)
-            x_next = self.keys.pair(nxt).draw(label + "/in", size)  # x_(owner+1), also at nxt
-            x_own = self.keys.pair(prv).draw(label + "/in", size)  # x_owner, also at prv
-            x_last = flat - x_own - x_next  # x_(owner+2), sent to both others
-            yield Exchange(send={nxt: [x_last], prv: [x_last]})
-            return (x_own.reshape(shape), x_next.reshape(shape))
-        received = yield Exchange(recv={owner: [size]})
-        x_last = expect(received, owner)
-        if self.me == nxt:  # holds (x_(owner+1), x_(owner+2))
-            mine = self.keys.pair(owner).draw(label + "/in", size)
-            return (mine.reshape(shape), x_last.reshape(shape))
-        mine = self.keys.pair(owner).draw(label + "/in", size)  # prv holds (x_(owner+2), x_owner)
-        return (x_last.reshape(shape), mine.reshape(shape))
+            r = self.keys.pair(nxt).draw(label + "/in", size)  # x_(owner+1), also at nxt
+            x_own = flat - r  # x_owner, sent to prv
+            yield Exchange(send={prv: [x_own]})
+            return (x_own.reshape(shape), r.reshape(shape))
+        if self.me == nxt:  # holds (x_(owner+1), x_(owner+2)) = (r, 0)
+            yield Exchange()
+            r = self.keys.pair(owner).draw(label + "/in", size)
+            return (r.reshape(shape), np.zeros(shape, dtype=np.uint64))
+        received = yield Exchange(recv={owner: [size]})  # prv holds (x_(owner+2), x_owner)
+        x_own = expect(received, owner)
+        return (np.zeros(shape, dtype=np.uint64), x_own.reshape(shape))
 
     def _zero_share(self, label: str, size: int) -> U64:
         return self.keys.pair(self.next).draw(label, size) - self.keys.pair(self.prev).draw(
@@ -217,24 +220,26 @@ class Rss3(Suite):
         return (zi.reshape(shape), expect(got, self.next).reshape(shape))
 
     def a2b(self, label: str, a: Share, shape: tuple[int, ...]) -> Proto[Share]:
-        """x = (x_0 + x_1) + x_2: party 0 binary-shares v = x_0 + x_1 (one round); x_2 is already
-        held in the clear by parties 1 and 2, a trivial binary sharing; then a binary adder
-        (one AND round for the generate bits and six prefix rounds). Eight rounds."""
+        """x = (x_0 + x_1) + x_2: party 0 binary-shares v = x_0 + x_1 (one round, one message,
+        as :meth:`input`: v_1 drawn with party 1, v_2 = 0, v_0 = v ^ v_1 sent to party 2); x_2 is
+        already held in the clear by parties 1 and 2, a trivial binary sharing; then a binary
+        adder (one AND round for the generate bits and six prefix rounds). Eight rounds."""
         size = int(np.prod(shape, dtype=np.int64))
         x0, x1 = a
         zero = np.zeros(shape, dtype=np.uint64)
         if self.me == 0:
             v1 = self.keys.pair(1).draw(label + "/v", size)
-            v0 = self.keys.pair(2).draw(label + "/v", size)
-            v2 = np.ascontiguousarray(x0 + x1).reshape(-1) ^ v0 ^ v1
-            yield Exchange(send={1: [v2], 2: [v2]})
+            v0 = np.ascontiguousarray(x0 + x1).reshape(-1) ^ v1
+            yield Exchange(send={2: [v0]})
             vs: Share = (v0.reshape(shape), v1.reshape(shape))
             ws: Share = (zero, zero)
+        elif self.me == 1:
+            yield Exchange()
+            mine = self.keys.pair(0).draw(label + "/v", size).reshape(shape)
+            vs, ws = (mine, zero), (zero, x1)
         else:
             got = yield Exchange(recv={0: [size]})
-            v2 = expect(got, 0).reshape(shape)
-            mine = self.keys.pair(0).draw(label + "/v", size).reshape(shape)
-            vs, ws = ((mine, v2), (zero, x1)) if self.me == 1 else ((v2, mine), (x0, zero))
+            vs, ws = (zero, expect(got, 0).reshape(shape)), (x0, zero)
         return (yield from binary.add_binary(self, label, vs, ws, shape))
 
     def b2a_bit(self, label: str, a: Share, shape: tuple[int, ...]) -> Proto[Share]:
@@ -274,7 +279,7 @@ class Rss3(Suite):
 def rss3_costs(op: str, size: int) -> Cost:
     """Declared cost per endpoint for ``size`` output elements (bytes per party, rounds)."""
     if op == "input":
-        return Cost(1, (16 * size, 0, 0))  # owner = party 0
+        return Cost(1, (8 * size, 0, 0))  # owner = party 0
     if op == "mul_int":
         return Cost(1, (8 * size,) * 3)
     if op in ("mul_fixed", "trunc"):
