@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import smc
+from smc.encoding import extra_bits
 
 MUL_BOUND = 2.0**15 - 1  # |x|, |y| below this keeps |x*y| < 2^30, the truncation precondition
 EDGE = [0.0, -0.0, ULP, -ULP, 1.0, -1.0, MUL_BOUND, -MUL_BOUND, 0.5, -0.5]
@@ -104,7 +105,9 @@ def test_public_operands(suite: tuple[str, int], data: st.DataObject) -> None:
     x = data.draw(arrays((3,), 1000.0))
     c = data.draw(arrays((3,), 1000.0))
     out, _ = run(*suite, lambda p, h: (h[0] * c + 2.5) * 2 - c / 4 + np.array([1, 2, 3]), [x])
-    ref = (fixed(x) * fixed(c) + 2.5) * 2 - fixed(c) * 0.25 + np.array([1, 2, 3])
+    # a public multiplier below 1/2 is encoded with extra fractional bits (encoding.extra_bits)
+    c_mul = fixed(c, 16 + extra_bits(c, 16))
+    ref = (fixed(x) * c_mul + 2.5) * 2 - fixed(c) * 0.25 + np.array([1, 2, 3])
     np.testing.assert_allclose(out, ref, atol=4 * ULP, rtol=0)
 
 
