@@ -344,11 +344,14 @@ class HubCore:
                 last = act.last_progress.get(party.name, 0.0)
                 if time.monotonic() - last >= 0.5:
                     act.last_progress[party.name] = time.monotonic()
+                    # the party's own line (bounded, one printable line), else frames and bytes
+                    text = "".join(c if c.isprintable() else " " for c in rep.message[:200])
                     self._event(
                         act.task_id,
                         "progress",
                         party.name,
-                        f"{rep.rounds} frames received, {rep.bytes_sent} bytes sent",
+                        text.strip()
+                        or f"{rep.rounds} frames received, {rep.bytes_sent} bytes sent",
                         act.state,
                     )
             elif rep.kind == "done" and act.state == "running":

@@ -51,6 +51,18 @@ PROGRESS_EVERY_S = 1.0
 EXPECTED = (SmcError, keyex.KeyExchangeError, OfferError, OSError, ValueError)
 
 
+def _human_bytes(n: int) -> str:
+    """``532 B``, ``3.2 kB``, ``3.2 MB``, ``1.1 GB`` (decimal units)."""
+    if n < 1000:
+        return f"{n} B"
+    size, unit = float(n), "B"
+    for unit in ("kB", "MB", "GB", "TB"):  # noqa: B007 - the last unit is used below
+        size /= 1000.0
+        if size < 1000.0:
+            break
+    return f"{size:.1f} {unit}"
+
+
 def describe(exc: BaseException) -> str:
     """The reason shown to the submitter: the message of an expected error, else its type too."""
     if isinstance(exc, EXPECTED):
@@ -80,6 +92,7 @@ class TaskRun:
     _links: dict[str, Link] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _cancelled: str | None = None
+    _executor: Executor | None = None  # set while computing; read by the progress reporter
 
     @property
     def task_id(self) -> str:
@@ -230,9 +243,10 @@ class TaskRun:
             program_hash=self.spec.program.hash,
             session_id=self.task_id,
         )
-        outcome = Executor(
+        self._executor = Executor(
             self.spec.program, config, self.index, transport, self._keyring, recv_timeout=None
-        ).run(inputs)
+        )
+        outcome = self._executor.run(inputs)
         return self._finish(outcome.outputs, outcome.stats.rounds, outcome.stats.bytes_sent)
 
     def _receive_contributions(self, transport: PeerTransport) -> dict[str, np.ndarray]:
@@ -401,17 +415,25 @@ class TaskRun:
         return Path(path)
 
     def _progress(self, stop: threading.Event) -> None:
+        """Every PROGRESS_EVERY_S while computing: frames, bytes and the executor's position."""
         while not stop.wait(PROGRESS_EVERY_S):
             t = self.transport
-            if t is not None:
-                self.report(
-                    hub_pb2.TaskReport(
-                        task_id=self.task_id,
-                        kind="progress",
-                        rounds=t.frames_received,
-                        bytes_sent=t.stats.total_bytes,
-                    )
+            if t is None:
+                continue
+            sent = t.stats.total_bytes
+            ex = self._executor
+            message = ""
+            if ex is not None:  # still None while waiting for contributors' shares
+                message = f"{ex.progress.describe()}, {_human_bytes(sent)} sent"
+            self.report(
+                hub_pb2.TaskReport(
+                    task_id=self.task_id,
+                    kind="progress",
+                    rounds=t.frames_received,
+                    bytes_sent=sent,
+                    message=message,
                 )
+            )
 
     def cancel(self, reason: str) -> None:
         """Abort (hub cancel, deadline, daemon stopping): a blocked receive raises ``reason``."""

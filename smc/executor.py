@@ -18,7 +18,7 @@ import heapq
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -67,6 +67,27 @@ class RunStats:
     view: list[tuple[int, int, U64]] = field(default_factory=list)  # (round, peer, payload)
 
 
+class Progress(NamedTuple):
+    """How far one endpoint is through its program: a snapshot another thread may read.
+
+    ``done`` of ``total`` operations (program nodes plus outputs) have finished, ``rounds``
+    communication rounds are complete, and ``active`` names the interactive operations in flight
+    (distinct op names, sorted; ``"open"`` for an output being revealed).
+    """
+
+    done: int = 0
+    total: int = 0
+    rounds: int = 0
+    active: tuple[str, ...] = ()
+
+    def describe(self, max_ops: int = 3) -> str:
+        """A short line such as ``op 12/40 (sort), round 57``."""
+        ops = ", ".join(self.active[:max_ops])
+        if len(self.active) > max_ops:
+            ops += f" +{len(self.active) - max_ops}"
+        return f"op {self.done}/{self.total}{f' ({ops})' if ops else ''}, round {self.rounds}"
+
+
 @dataclass
 class PartyResult:
     outputs: dict[str, np.ndarray]
@@ -112,6 +133,8 @@ class Executor:
         self.recv_timeout = recv_timeout
         self.record_view = record_view
         self.stats = RunStats()
+        # replaced (never mutated) once per round, so any thread may read it without a lock
+        self.progress = Progress(total=len(program.nodes) + len(program.outputs))
         self._round = 0
         # frame header: the top 32 bits carry the session digest, so a peer running another
         # configuration is refused on its first frame; the low 32 bits carry the round number
@@ -211,6 +234,12 @@ class Executor:
                     )
                 break
             order = sorted(active)
+            self.progress = Progress(
+                done,
+                total,
+                self.stats.rounds,
+                tuple(sorted({nodes[i].op if i < len(nodes) else "open" for i in order})),
+            )
             exchanges = [active[i][1] for i in order]
             received = self._communicate(merge(exchanges), order, exchanges)
             for i, part in zip(order, split(exchanges, received), strict=True):
@@ -223,6 +252,7 @@ class Executor:
                     finish(i, stop.value)
         self.stats.seconds = time.perf_counter() - start
         self.stats.bytes_sent = self.transport.stats.total_bytes
+        self.progress = Progress(done, total, self.stats.rounds)
         return PartyResult(results, self.stats)
 
     def _communicate(self, ex: Exchange, order: list[int], parts: list[Exchange]) -> Received:
