@@ -7,7 +7,7 @@ Example::
     cert = "keys/st_mary.crt"        # relative paths are relative to this file
     key = "keys/st_mary.key"
     ca = "keys/ca.crt"
-    hubs = ["hub.example.org:7443"]
+    hubs = ["hub.example.org:7443"]  # or "name@host:port": that hub's certificate name
     hub_name = "hub"                 # name in the hub's certificate (default: the host)
     listen = "0.0.0.0:7600"          # direct data plane; "" = reachable only through the relay
     advertise = "st-mary.example.org"  # host peers dial (default: the listen host)
@@ -16,8 +16,8 @@ Example::
     health_listen = "127.0.0.1:7601" # optional grpc.health.v1 endpoint (mTLS)
 
     [datasets.patients]
-    path = "patients.csv"            # CSV with a header row, or .npy
-    format = "csv"
+    path = "patients.csv"            # CSV with a header row, .npy, SQLite or Parquet
+    format = "csv"                   # csv | npy | sqlite | parquet (default: from the suffix)
     columns = { age = "fixed", cost_k = "fixed" }   # the schema: column -> fixed | int
     rows = 1000                      # optional: refuse a file with another row count
 
@@ -27,11 +27,32 @@ Example::
     recipients = ["st_mary", "analyst"]   # who may receive any output of such a program
     min_parties = 3                  # contributing parties required (no 1-party "aggregates")
 
+    [datasets.clinic]
+    path = "clinic.sqlite"           # a SQLite database, opened read-only
+    query = "SELECT age, bmi FROM patients WHERE consent = 1"   # one SELECT (or WITH) statement
+    columns = { age = "int", bmi = "fixed" }   # must be exactly the query's result columns
+
+    [datasets.claims]
+    path = "claims.parquet"          # Parquet; needs pyarrow: pip install 'smc[parquet]'
+    columns = { amount = "fixed", visits = "int" }  # a subset of the file's columns
+
+Several hubs, each with its own certificate, are named in their entries; an entry's name takes
+precedence over ``hub_name`` (which stays the default for entries without one)::
+
+    hubs = ["hub@hub1.example.org:7443", "hub2@hub2.example.org:7443"]
+
+``format`` defaults to the path's suffix (``.sqlite``, ``.sqlite3`` and ``.db`` are SQLite,
+``.parquet`` and ``.pq`` Parquet), or to ``sqlite`` when a ``query`` is given. The query is checked
+here (one SELECT or WITH statement); :mod:`smc.party.datasets` runs it on a read-only connection
+that refuses any write. Every dataset except an ``.npy`` one needs its ``columns``.
+
 Unknown keys are refused, so a typo cannot silently weaken a policy.
 """
 
 from __future__ import annotations
 
+import re
+import sqlite3
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +61,18 @@ from typing import Any
 from smc.hub.pki import NAME_RE
 
 DTYPES = ("fixed", "int")
-FORMATS = ("csv", "npy")
+FORMATS = ("csv", "npy", "sqlite", "parquet")
+TABLE_FORMATS = ("csv", "sqlite", "parquet")  # named columns with a declared schema
+SUFFIXES = {
+    "csv": "csv",
+    "npy": "npy",
+    "sqlite": "sqlite",
+    "sqlite3": "sqlite",
+    "db": "sqlite",
+    "parquet": "parquet",
+    "pq": "parquet",
+}
+_SQL_BLANK = re.compile(r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?(?:\*/|\Z))*", re.DOTALL)
 
 
 class ConfigFileError(ValueError):
@@ -66,6 +98,7 @@ class DatasetConfig:
     dtype: str = "fixed"
     rows: int | None = None
     policy: Policy = field(default_factory=Policy)
+    query: str = ""  # sqlite: the SELECT whose result is the table
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -89,6 +122,30 @@ class PartyConfig:
     log_level: str = "info"
     slow_rounds_s: float = 0.0  # testing only: sleep before every frame sent
     health_listen: str = ""  # grpc.health.v1 over mTLS, e.g. "127.0.0.1:7601" ("" = off)
+
+
+def split_hub(entry: str) -> tuple[str | None, str]:
+    """A ``hubs`` entry as (certificate name or None, address): ``"hub2@10.0.0.5:7443"`` gives
+    ``("hub2", "10.0.0.5:7443")``, a plain ``"host:port"`` gives ``(None, "host:port")``."""
+    name, sep, address = entry.rpartition("@")
+    return (name, address) if sep else (None, entry)
+
+
+def _hub_entry(entry: Any, where: str) -> str:
+    if not isinstance(entry, str) or ":" not in entry:
+        raise ConfigFileError(
+            f"{where}: 'hubs' must list host:port addresses (or name@host:port), got {entry!r}"
+        )
+    name, address = split_hub(entry)
+    if name is None:
+        return entry
+    host, _, port = address.rpartition(":")
+    if not NAME_RE.match(name) or not host or not port.isdigit():
+        raise ConfigFileError(
+            f"{where}: hub entry {entry!r} is not name@host:port (the name is the one in that "
+            "hub's certificate: letters, digits, '_', '.', '-', starting with a letter)"
+        )
+    return entry
 
 
 def _take(
@@ -134,23 +191,54 @@ def _policy(raw: dict[str, Any], where: str) -> Policy:
     )
 
 
+def sql_problem(query: str) -> str | None:
+    """Why ``query`` is not one SELECT (or WITH ... SELECT) statement, or None if it is.
+
+    A static check that gives a clear message early; the read-only connection and the authorizer
+    in :mod:`smc.party.datasets` are what actually stop a write."""
+    body = _SQL_BLANK.sub("", query, count=1)
+    word = re.match(r"[A-Za-z]+", body)
+    if word is None or word.group().upper() not in ("SELECT", "WITH"):
+        return "must be a single SELECT (or WITH ... SELECT) statement"
+    for i, ch in enumerate(query):
+        if ch == ";" and sqlite3.complete_statement(query[: i + 1]):
+            if _SQL_BLANK.sub("", query[i + 1 :], count=1):
+                return "holds more than one statement; give a single SELECT"
+            break
+    return None
+
+
 def _dataset(name: str, raw: dict[str, Any], base: Path) -> DatasetConfig:
     where = f"datasets.{name}"
     if not NAME_RE.match(name):
         raise ConfigFileError(f"{where}: invalid dataset name")
-    _no_extra(raw, {"path", "format", "columns", "shape", "dtype", "rows", "policy"}, where)
+    _no_extra(
+        raw, {"path", "format", "columns", "shape", "dtype", "rows", "policy", "query"}, where
+    )
     path = base / _take(raw, "path", str, where)
-    fmt = _take(raw, "format", str, where, path.suffix.lstrip(".").lower())
+    suffix = path.suffix.lstrip(".").lower()
+    fmt = _take(raw, "format", str, where, "sqlite" if "query" in raw else SUFFIXES.get(suffix))
     if fmt not in FORMATS:
-        raise ConfigFileError(f"{where}: format must be one of {list(FORMATS)}, got {fmt!r}")
+        got = repr(fmt) if fmt is not None else f"the suffix {path.suffix!r}"
+        raise ConfigFileError(f"{where}: format must be one of {list(FORMATS)}, got {got}")
+    query = _take(raw, "query", str, where, "")
+    if fmt == "sqlite":
+        if not query.strip():
+            raise ConfigFileError(f"{where}: a SQLite dataset needs its 'query' (one SELECT)")
+        problem = sql_problem(query)
+        if problem:
+            raise ConfigFileError(f"{where}.query {problem}")
+    elif "query" in raw:
+        raise ConfigFileError(f"{where}: 'query' is only for SQLite datasets, this one is {fmt}")
     columns: list[tuple[str, str]] = []
     raw_cols = _take(raw, "columns", dict, where, {})
     for col, dtype in raw_cols.items():
         if dtype not in DTYPES:
             raise ConfigFileError(f"{where}.columns.{col}: dtype must be one of {list(DTYPES)}")
         columns.append((col, dtype))
-    if fmt == "csv" and not columns:
-        raise ConfigFileError(f"{where}: a CSV dataset needs its schema in 'columns'")
+    if fmt in TABLE_FORMATS and not columns:
+        kind = {"csv": "CSV", "sqlite": "SQLite", "parquet": "Parquet"}[fmt]
+        raise ConfigFileError(f"{where}: a {kind} dataset needs its schema in 'columns'")
     shape = tuple(_take(raw, "shape", list, where, []))
     if fmt == "npy" and (
         "shape" not in raw
@@ -172,6 +260,7 @@ def _dataset(name: str, raw: dict[str, Any], base: Path) -> DatasetConfig:
         dtype,
         rows,
         _policy(_take(raw, "policy", dict, where, {}), f"{where}.policy"),
+        query,
     )
 
 
@@ -202,9 +291,11 @@ def parse(raw: dict[str, Any], base: Path) -> PartyConfig:
     name = _take(p, "name", str, where)
     if not NAME_RE.match(name):
         raise ConfigFileError(f"{where}: invalid party name {name!r}")
-    hubs = _take(p, "hubs", list, where)
-    if not hubs or not all(isinstance(h, str) and ":" in h for h in hubs):
+    hubs = [_hub_entry(h, where) for h in _take(p, "hubs", list, where)]
+    if not hubs:
         raise ConfigFileError(f"{where}: 'hubs' must list host:port addresses")
+    if len({split_hub(h)[1] for h in hubs}) != len(hubs):
+        raise ConfigFileError(f"{where}: 'hubs' lists the same address twice")
     datasets = {
         n: _dataset(n, d, base) for n, d in _take(raw, "datasets", dict, "party.toml", {}).items()
     }

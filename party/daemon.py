@@ -93,7 +93,8 @@ class PartyDaemon:
 
     def _set_health(self) -> None:
         if self.health is not None:
-            up = all(h.attached.is_set() for h in self.hubs) and not self._draining.is_set()
+            # serving while attached to at least one hub: one hub down stops only its tasks
+            up = any(h.attached.is_set() for h in self.hubs) and not self._draining.is_set()
             status = (
                 health_pb2.HealthCheckResponse.SERVING
                 if up
@@ -153,9 +154,12 @@ class PartyDaemon:
             version=ENGINE_VERSION,
         )
 
-    def _heartbeat_request(self) -> hub_pb2.HeartbeatRequest:
+    def _heartbeat_request(self, hub: HubConnection) -> hub_pb2.HeartbeatRequest:
+        """Only the tasks ``hub`` routed: one hub never learns another hub's task ids."""
         with self._lock:
-            running = [tid for tid, t in self.tasks.items() if t.state == "running"]
+            running = [
+                tid for tid, t in self.tasks.items() if t.state == "running" and t.origin is hub
+            ]
         return hub_pb2.HeartbeatRequest(running=running, audit_head=self.audit.head)
 
     def _on_command(self, hub: HubConnection, cmd: hub_pb2.PartyCommand) -> None:
@@ -178,9 +182,9 @@ class PartyDaemon:
                 else:
                     self._drop(run, cmd.cancel.reason)
 
-    def _heartbeat_request_and_health(self) -> hub_pb2.HeartbeatRequest:
+    def _heartbeat_request_and_health(self, hub: HubConnection) -> hub_pb2.HeartbeatRequest:
         self._set_health()
-        return self._heartbeat_request()
+        return self._heartbeat_request(hub)
 
     def _hub_lost(self, hub: HubConnection) -> None:
         """The hub that routed these tasks is gone: it has failed them (or lost them on restart),
@@ -201,10 +205,10 @@ class PartyDaemon:
             if self.tasks.get(task_id) is run:
                 del self.tasks[task_id]
 
-    def _on_relay(self, frame: hub_pb2.RelayFrame) -> None:
+    def _on_relay(self, hub: HubConnection, frame: hub_pb2.RelayFrame) -> None:
         with self._lock:
             run = self.tasks.get(frame.task_id)
-        if run is not None:
+        if run is not None and run.origin is hub:  # another hub cannot inject or fail frames
             run.on_relay(frame)
 
     def _seen(self, task_id: str) -> bool:

@@ -8,19 +8,41 @@ retry with backoff, so a restarted hub sees the party again within about a secon
 from __future__ import annotations
 
 import logging
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
 
 import grpc
-from smc.hub.pki import Credentials
-from smc.hub.tls import channel
+from smc.hub.pki import CertificateError, Credentials, verify_cert
+from smc.hub.tls import channel, ssl_context
+from smc.party.config import split_hub
 from smc.party.relay import RelayStream
 from smc.proto.v1 import hub_pb2, hub_pb2_grpc
 
 log = logging.getLogger("smc.party.hub")
 
 CALL_TIMEOUT_S = 10.0
+
+
+def check_hub_certificate(address: str, creds: Credentials, name: str | None) -> str:
+    """Handshake with ``address`` and check that it presents a *hub* certificate of this CA
+    (named ``name`` when given); returns the hub's name. gRPC checks the CA and the expected
+    server name but not the role, and every certificate also names localhost, so without this
+    any party's certificate on a loopback address would pass for the hub."""
+    host, _, port = address.rpartition(":")
+    ctx = ssl_context(creds, server=False)
+    ctx.set_alpn_protocols(["h2"])
+    with (
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CALL_TIMEOUT_S) as raw,
+        ctx.wrap_socket(raw) as sock,
+    ):
+        der = sock.getpeercert(binary_form=True)
+    if not der:
+        raise CertificateError(f"{address} presented no certificate")
+    pem = ssl.DER_cert_to_PEM_cert(der).encode("ascii")
+    return str(verify_cert(pem, creds.ca_pem, "hub", name).name)
 
 
 class HubConnection:
@@ -32,12 +54,16 @@ class HubConnection:
         *,
         register: Callable[[], hub_pb2.RegisterRequest],
         on_command: Callable[[HubConnection, hub_pb2.PartyCommand], None],
-        on_relay: Callable[[hub_pb2.RelayFrame], None],
-        heartbeat: Callable[[], hub_pb2.HeartbeatRequest],
+        on_relay: Callable[[HubConnection, hub_pb2.RelayFrame], None],
+        heartbeat: Callable[[HubConnection], hub_pb2.HeartbeatRequest],
         on_lost: Callable[[HubConnection], None] = lambda _hub: None,
     ) -> None:
-        self.address = address
-        self._channel = channel(address, creds, server_name)
+        # ``address`` is a ``hubs`` entry: "host:port", or "name@host:port" naming the hub's
+        # certificate (several hubs, each with its own identity); the entry's name wins
+        name, self.address = split_hub(address)
+        self.server_name = name or server_name
+        self._creds = creds
+        self._channel = channel(self.address, creds, self.server_name)
         self.stub = hub_pb2_grpc.HubStub(self._channel)
         self._register = register
         self._on_command = on_command
@@ -49,8 +75,10 @@ class HubConnection:
         self.relay: RelayStream | None = None
         self.interval = 2.0
         self._attach_call: grpc.Future | None = None
-        self._thread = threading.Thread(target=self._loop, daemon=True, name=f"hub-{address}")
-        self._beat = threading.Thread(target=self._beats, daemon=True, name=f"heartbeat-{address}")
+        self._thread = threading.Thread(target=self._loop, daemon=True, name=f"hub-{self.address}")
+        self._beat = threading.Thread(
+            target=self._beats, daemon=True, name=f"heartbeat-{self.address}"
+        )
 
     def start(self) -> None:
         self._thread.start()
@@ -68,9 +96,17 @@ class HubConnection:
         backoff = 0.1
         while not self._stop.is_set():
             try:
+                check_hub_certificate(self.address, self._creds, self.server_name)
+            except (OSError, ssl.SSLError, CertificateError, ValueError) as exc:
+                if not self._stop.is_set():
+                    log.warning("refusing the hub", extra={"hub": self.address, "error": str(exc)})
+                self._stop.wait(backoff)
+                backoff = min(2.0, backoff * 2)
+                continue
+            try:
                 reply = self.stub.Register(self._register(), timeout=CALL_TIMEOUT_S)
                 self.interval = max(0.2, reply.heartbeat_interval_s)
-                relay = RelayStream(self.stub, self._on_relay)
+                relay = RelayStream(self.stub, lambda frame: self._on_relay(self, frame))
                 relay.start()
                 self.relay = relay
                 call = self.stub.Attach(hub_pb2.AttachRequest())
@@ -102,7 +138,7 @@ class HubConnection:
                 continue
             last = time.monotonic()
             try:
-                self.stub.Heartbeat(self._heartbeat(), timeout=CALL_TIMEOUT_S)
+                self.stub.Heartbeat(self._heartbeat(self), timeout=CALL_TIMEOUT_S)
             except grpc.RpcError as exc:
                 log.debug("heartbeat failed", extra={"hub": self.address, "error": str(exc.code())})
 

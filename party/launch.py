@@ -1,4 +1,5 @@
-"""Start a whole deployment on this machine: a CA, a hub and party daemons as real processes.
+"""Start a whole deployment on this machine: a CA, one or more hubs and party daemons as real
+processes.
 
 Used by ``smc demo`` and by the end-to-end tests. Every process listens on a port the operating
 system chooses (port 0) and reports it through a ready file. Nothing here is needed in
@@ -62,7 +63,11 @@ class LocalDeployment:
 
     ``parties`` maps a party name to its ``[datasets.*]`` tables (as dicts); ``dealer`` adds a
     dealer daemon; ``relay_only`` parties open no data-plane port; ``party_extra`` adds keys to a
-    party's ``[party]`` table."""
+    party's ``[party]`` table; ``hub_extra`` adds keys to every hub's ``[hub]`` table.
+
+    ``hubs`` starts that many hubs, named ``hub``, ``hub2``, ``hub3``, ... (each with its own
+    certificate, ``<name>.toml``, ``<name>.db``, ready file and log, all from the same CA); every
+    party connects to all of them (``hubs = ["hub@host:port", "hub2@host:port", ...]``)."""
 
     def __init__(
         self,
@@ -75,7 +80,12 @@ class LocalDeployment:
         relay_only: tuple[str, ...] = (),
         party_extra: dict[str, dict[str, Any]] | None = None,
         hub_extra: dict[str, Any] | None = None,
+        hubs: int = 1,
     ) -> None:
+        if hubs < 1:
+            raise ValueError(f"a deployment needs at least one hub, got hubs={hubs}")
+        if hubs > 1 and hub_extra and "listen" in hub_extra:
+            raise ValueError("hub_extra['listen'] would give every hub the same address")
         self.root = Path(root)
         self.keys = self.root / "keys"
         self.parties = parties
@@ -86,7 +96,21 @@ class LocalDeployment:
         self.party_extra = party_extra or {}
         self.hub_extra = hub_extra or {}
         self.procs: dict[str, Proc] = {}
-        self.hub_address = ""
+        self.hub_names = ["hub", *(f"hub{k}" for k in range(2, hubs + 1))]
+        taken = set(self.hub_names) & {*parties, *clients, *([dealer] if dealer else [])}
+        if taken:
+            raise ValueError(f"{sorted(taken)} would share files with a hub of the same name")
+        self.hub_addresses = [""] * hubs
+        self._hub_listen: dict[str, str] = {}  # a hub restarted on the address it had
+
+    @property
+    def hub_address(self) -> str:
+        """The first hub's address ("" until it started)."""
+        return self.hub_addresses[0]
+
+    @hub_address.setter
+    def hub_address(self, address: str) -> None:
+        self.hub_addresses[0] = address
 
     # ------------------------------------------------------------------------------ files
     def write(self) -> None:
@@ -94,25 +118,29 @@ class LocalDeployment:
         (self.root / "logs").mkdir(exist_ok=True)
         if not (self.keys / "ca.key").exists():
             pki.create_ca(self.keys, "smc local deployment")
-            pki.issue(self.keys, "hub", "hub")
             for name in self.parties:
                 pki.issue(self.keys, "party", name)
             if self.dealer:
                 pki.issue(self.keys, "dealer", self.dealer)
             for name in self.clients:
                 pki.issue(self.keys, "client", name)
-        hub = {
-            "name": "hub",
-            "listen": "127.0.0.1:0",
-            "cert": "keys/hub.crt",
-            "key": "keys/hub.key",
-            "ca": "keys/ca.crt",
-            "database": "hub.db",
-            "clients": list(self.authorised),
-            "heartbeat_interval_s": 1.0,
-            **self.hub_extra,
-        }
-        (self.root / "hub.toml").write_text(to_toml({"hub": hub}))
+        for hub_name in self.hub_names:
+            if not (self.keys / f"{hub_name}.crt").exists():
+                pki.issue(self.keys, "hub", hub_name)
+            hub = {
+                "name": hub_name,
+                "listen": "127.0.0.1:0",
+                "cert": f"keys/{hub_name}.crt",
+                "key": f"keys/{hub_name}.key",
+                "ca": "keys/ca.crt",
+                "database": f"{hub_name}.db",
+                "clients": list(self.authorised),
+                "heartbeat_interval_s": 1.0,
+                **self.hub_extra,
+            }
+            if hub_name in self._hub_listen:
+                hub["listen"] = self._hub_listen[hub_name]
+            (self.root / f"{hub_name}.toml").write_text(to_toml({"hub": hub}))
         for name in [*self.parties, *([self.dealer] if self.dealer else [])]:
             self._write_party(name)
 
@@ -122,7 +150,7 @@ class LocalDeployment:
             "cert": f"keys/{name}.crt",
             "key": f"keys/{name}.key",
             "ca": "keys/ca.crt",
-            "hubs": [self.hub_address or "127.0.0.1:0"],
+            "hubs": self._party_hubs(),
             "hub_name": "hub",
             "listen": "" if name in self.relay_only else "127.0.0.1:0",
             "audit_log": f"audit/{name}.log",
@@ -137,6 +165,14 @@ class LocalDeployment:
             if pol is not None:
                 tables[f"datasets.{ds}.policy"] = pol
         (self.root / f"{name}.toml").write_text(to_toml(tables))
+
+    def _party_hubs(self) -> list[str]:
+        """A party's ``hubs`` list: one hub keeps the plain form (its certificate name comes from
+        ``hub_name``); several are named in their entries, since each has its own certificate."""
+        addresses = [a or "127.0.0.1:0" for a in self.hub_addresses]
+        if len(addresses) == 1:
+            return addresses
+        return [f"{n}@{a}" for n, a in zip(self.hub_names, addresses, strict=True)]
 
     # ------------------------------------------------------------------------------ processes
     def _spawn(self, name: str, args: list[str]) -> Proc:
@@ -177,16 +213,27 @@ class LocalDeployment:
             else ""
         )
 
-    def start_hub(self) -> str:
-        proc = self._spawn("hub", ["hub", "serve", "--config", str(self.root / "hub.toml")])
-        self.hub_address = self._wait_ready(proc)["address"]
-        return self.hub_address
+    def start_hubs(self, hubs: list[int] | None = None) -> list[str]:
+        """Start the hubs numbered ``hubs`` (default: all; 0 is the first, ``hub``) side by side;
+        their addresses."""
+        numbers = hubs if hubs is not None else list(range(len(self.hub_names)))
+        procs = [
+            self._spawn(n, ["hub", "serve", "--config", str(self.root / f"{n}.toml")])
+            for n in (self.hub_names[k] for k in numbers)
+        ]
+        for k, proc in zip(numbers, procs, strict=True):
+            self.hub_addresses[k] = self._wait_ready(proc)["address"]
+        return [self.hub_addresses[k] for k in numbers]
 
-    def restart_hub(self) -> str:
-        """Start the hub again on the same address and database (after it stopped or died)."""
-        self.hub_extra["listen"] = self.hub_address
+    def start_hub(self, hub: int = 0) -> str:
+        """Start hub number ``hub`` (0 is the first, ``hub``); its address."""
+        return self.start_hubs([hub])[0]
+
+    def restart_hub(self, hub: int = 0) -> str:
+        """Start a hub again on the same address and database (after it stopped or died)."""
+        self._hub_listen[self.hub_names[hub]] = self.hub_addresses[hub]
         self.write()
-        return self.start_hub()
+        return self.start_hub(hub)
 
     def start_parties(self, names: list[str] | None = None) -> None:
         names = (
@@ -203,14 +250,17 @@ class LocalDeployment:
 
     def start(self) -> LocalDeployment:
         self.write()
-        self.start_hub()
+        self.start_hubs()
         self.start_parties()
         return self
 
-    def client(self, name: str | None = None) -> Client:
+    def client(self, name: str | None = None, hub: int = 0) -> Client:
+        """A client of hub number ``hub`` (0 is the first) with ``name``'s certificate."""
         name = name or self.clients[0]
         return Client(
-            self.hub_address, pki.Credentials.from_dir(self.keys, name), server_name="hub"
+            self.hub_addresses[hub],
+            pki.Credentials.from_dir(self.keys, name),
+            server_name=self.hub_names[hub],
         )
 
     def signal(self, name: str, sig: int) -> None:
@@ -239,12 +289,16 @@ class LocalDeployment:
             proc.popen.wait()
 
     def stop(self) -> None:
-        names = [n for n in self.procs if n != "hub"]
+        names = [n for n in self.procs if n not in self.hub_names]
         for n in names:
             self.signal(n, signal.SIGTERM)
         for n in names:
             self.stop_process(n)
-        self.stop_process("hub")
+        hubs = [n for n in self.hub_names if n in self.procs]  # a test may run its own hub
+        for n in hubs:
+            self.signal(n, signal.SIGTERM)
+        for n in hubs:
+            self.stop_process(n)
 
     def __enter__(self) -> LocalDeployment:
         return self.start()

@@ -189,3 +189,30 @@ def test_foreign_client_and_late_offers_are_refused(daemon: PartyDaemon, keys: P
     late = offer(keys, task_id="f" * 32, deadline_ms=now_ms() - 1)
     ans = answer(daemon, late)
     assert not ans.accept and "deadline has passed" in ans.reason
+
+
+class _Run:
+    """Stands for a TaskRun: its state, the hub that routed it, the relay frames it got."""
+
+    def __init__(self, state: str, origin: object) -> None:
+        self.state = state
+        self.origin = origin
+        self.frames: list[hub_pb2.RelayFrame] = []
+
+    def on_relay(self, frame: hub_pb2.RelayFrame) -> None:
+        self.frames.append(frame)
+
+
+def test_each_hub_hears_only_of_its_own_tasks(daemon: PartyDaemon) -> None:
+    hub_a, hub_b = object(), object()
+    mine, theirs = _Run("running", hub_a), _Run("running", hub_b)
+    daemon.tasks.update({"a" * 32: mine, "b" * 32: theirs})  # type: ignore[dict-item]
+    assert list(daemon._heartbeat_request(hub_a).running) == ["a" * 32]  # type: ignore[arg-type]
+    assert list(daemon._heartbeat_request(hub_b).running) == ["b" * 32]  # type: ignore[arg-type]
+    # a relay frame (even an error frame, which fails the link) counts only from the task's hub
+    bogus = hub_pb2.RelayFrame(task_id="a" * 32, peer="bob", error="injected")
+    daemon._on_relay(hub_b, bogus)  # type: ignore[arg-type]
+    assert mine.frames == []
+    daemon._on_relay(hub_a, bogus)  # type: ignore[arg-type]
+    assert mine.frames == [bogus]
+    daemon.tasks.clear()
