@@ -45,8 +45,8 @@ def verify(path: str | Path, expected_head: str | None = None) -> tuple[int, str
         lines = p.read_bytes().splitlines()
     for line_no, line in enumerate(lines, start=1):
         try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
+            entry = json.loads(line.decode("ascii"))  # canonical entries are ASCII
+        except (UnicodeDecodeError, json.JSONDecodeError):
             raise AuditError(f"{p.name} line {line_no}: not a JSON entry") from None
         if not isinstance(entry, dict) or not isinstance(entry.get("hash"), str):
             raise AuditError(f"{p.name} line {line_no}: not an audit entry")

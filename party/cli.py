@@ -64,8 +64,18 @@ def _party(args: argparse.Namespace) -> int:
         print(f"{args.log}: {count} entries, chain intact, head {head}")
         return 0
     from smc.party import config, daemon
+    from smc.party.audit import AuditError
 
-    return int(daemon.serve(config.load(args.config), args.ready_file))
+    try:
+        return int(daemon.serve(config.load(args.config), args.ready_file))
+    except AuditError as exc:
+        print(
+            f"smc party serve: the audit log does not verify, so the daemon will not start: {exc} "
+            "(inspect it with 'smc party verify-audit'; keep the damaged log as evidence and "
+            "move it aside to start a new chain)",
+            file=sys.stderr,
+        )
+        return 2
 
 
 def _parties(args: argparse.Namespace) -> int:

@@ -128,11 +128,14 @@ class DataPlaneServer:
 
     def stop(self) -> None:
         self._stop.set()
-        self._sock.close()
+        if self._thread.is_alive():
+            _wake(self._sock)  # the accept loop closes the listener itself (see _wake)
+        else:
+            self._sock.close()
         with self._lock:
             conns = [c for cs in self._conns.values() for c in cs]
         for c in conns:
-            _hard_close(c)
+            _wake(c)  # each reader thread closes its own socket when it returns
 
     def open(self, inbox: Inbox) -> None:
         with self._lock:
@@ -146,20 +149,27 @@ class DataPlaneServer:
         if inbox is not None:
             inbox.closed.set()
         for c in conns:
-            _hard_close(c)
+            _wake(c)  # each reader thread closes its own socket when it returns
 
     # ------------------------------------------------------------------------------ internals
     def _accept_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                raw, addr = self._sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(
-                target=self._serve, args=(raw, addr), daemon=True, name=f"dataplane-{addr[1]}"
-            ).start()
+        try:
+            while not self._stop.is_set():
+                try:
+                    raw, addr = self._sock.accept()
+                except TimeoutError:
+                    continue
+                except OSError:
+                    return
+                if self._stop.is_set():
+                    _hard_close(raw)
+                    return
+                threading.Thread(
+                    target=self._serve, args=(raw, addr), daemon=True, name=f"dataplane-{addr[1]}"
+                ).start()
+        finally:
+            with contextlib.suppress(OSError):
+                self._sock.close()
 
     def _serve(self, raw: socket.socket, addr: tuple[str, int]) -> None:
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -248,10 +258,19 @@ class DataPlaneServer:
             _hard_close(sock)
 
 
-def _hard_close(sock: socket.socket) -> None:
-    """Shut down (which also wakes a thread blocked in send or receive) and close."""
+def _wake(sock: socket.socket) -> None:
+    """Shut a socket down from another thread: a thread blocked in send or receive on it returns
+    with an error, and the socket stays open until its owner closes it. Never close a socket
+    another thread may be using: the descriptor number is reused at once (by the next file
+    opened), and a write still in flight in that thread (OpenSSL sends an alert on errors) would
+    land in that file. That once put a TLS alert record into an audit log."""
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
+
+
+def _hard_close(sock: socket.socket) -> None:
+    """Shut down and close: only for the thread that owns ``sock`` (see :func:`_wake`)."""
+    _wake(sock)
     with contextlib.suppress(OSError):
         sock.close()
 
@@ -312,8 +331,11 @@ class DirectLink:
             raise TransportError(f"link to {self.peer!r} broke: {exc}") from None
 
     def close(self) -> None:
-        # not under the send lock: closing must also unblock a send stuck on a dead peer
-        _hard_close(self._sock)
+        """Callable from any thread: the shutdown first unblocks a send stuck on a dead peer,
+        which releases the lock, and the descriptor is closed only once no send is in flight."""
+        _wake(self._sock)
+        with self._lock, contextlib.suppress(OSError):
+            self._sock.close()
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.01) -> bool:

@@ -117,3 +117,15 @@ def test_a_torn_last_line_from_a_crash_is_set_aside(tmp_path: Path) -> None:
     assert log.recovered is not None and log.recovered.read_bytes().startswith(b'{"seq":4')
     log.append("completed", task_id="0" * 32)
     assert verify(path)[0] == 5
+
+
+def test_stray_bytes_in_the_log_are_an_audit_error(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "a.log")
+    log.append("completed", task_id="t1")
+    with (tmp_path / "a.log").open("ab") as fh:  # e.g. a TLS record written to a reused fd
+        fh.write(b"\x17\x03\x03\x00\x13\xba&C")
+    log.append("completed", task_id="t2")
+    with pytest.raises(AuditError, match="line 2: not a JSON entry"):
+        verify(tmp_path / "a.log")
+    with pytest.raises(AuditError):
+        AuditLog(tmp_path / "a.log")

@@ -8,6 +8,7 @@ import ssl
 import struct
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -69,6 +70,57 @@ def test_frames_arrive_in_order_and_intact(keys: dict[str, pki.Credentials], bob
     link.close()
     gone = inbox.get("alice", 10.0)
     assert isinstance(gone, PeerGone) and "closed its link" in gone.reason
+
+
+def test_closing_a_link_under_a_blocked_send_waits_for_it(
+    keys: dict[str, pki.Credentials], tmp_path: Path
+) -> None:
+    """close() from another thread (a cancel, a deadline) unblocks a send stuck on a peer that
+    does not read, which fails with TransportError, and nothing reaches a file opened afterwards
+    (close() frees the descriptor only once no send is in flight: a freed number is reused at
+    once, and OpenSSL writes an alert on errors; that once put a TLS record into an audit log)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    ctx = ssl_context(keys["bob"], server=True)
+    accepted: list[ssl.SSLSocket] = []
+
+    def accept() -> None:  # a peer that completes the handshake and hello, then never reads
+        raw, _ = listener.accept()
+        accepted.append(ctx.wrap_socket(raw, server_side=True))
+
+    t = threading.Thread(target=accept)
+    t.start()
+    link = DirectLink.dial(
+        keys["alice"],
+        f"127.0.0.1:{listener.getsockname()[1]}",
+        task_id=TASK,
+        me="alice",
+        peer="bob",
+    )
+    t.join(10)
+    errors: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            link.send(memoryview(bytes(64 << 20)))  # far more than the socket buffers hold
+        except BaseException as exc:
+            errors.append(exc)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    time.sleep(0.3)
+    assert sender.is_alive()  # blocked: the peer does not read
+    link.close()
+    # the send has returned before close() released the descriptor
+    sender.join(0.5)
+    assert not sender.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], TransportError)
+    with (tmp_path / "after.log").open("wb") as fh:  # likely to get the freed number
+        fh.write(b"mine\n")
+    time.sleep(0.1)
+    assert (tmp_path / "after.log").read_bytes() == b"mine\n"
+    for sock in accepted:
+        sock.close()
+    listener.close()
 
 
 def test_oversized_frame_is_refused(keys: dict[str, pki.Credentials], bob) -> None:  # type: ignore[no-untyped-def]
