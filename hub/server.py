@@ -14,7 +14,7 @@ import os
 import queue
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent import futures
 from pathlib import Path
 from typing import Any, NoReturn
@@ -199,7 +199,12 @@ def _put_end(q: Any) -> None:
 class HubServer:
     """A running hub: build, ``start()``, then ``stop()`` (also used in-process by tests)."""
 
-    def __init__(self, config: HubConfig, tap: Tap | None = None) -> None:
+    def __init__(
+        self,
+        config: HubConfig,
+        tap: Tap | None = None,
+        interceptors: Sequence[grpc.ServerInterceptor] = (),
+    ) -> None:
         self.config = config
         self.creds = Credentials.from_files(config.cert, config.key, config.ca)
         ident = verify_cert(self.creds.cert_pem, self.creds.ca_pem, "hub")
@@ -217,6 +222,7 @@ class HubServer:
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=256, thread_name_prefix="hub"),
             options=server_options(),
+            interceptors=list(interceptors),
         )
         hub_pb2_grpc.add_HubServicer_to_server(HubServicer(self.core), self.server)
         self.health = health.HealthServicer()
