@@ -129,3 +129,28 @@ def test_stray_bytes_in_the_log_are_an_audit_error(tmp_path: Path) -> None:
         verify(tmp_path / "a.log")
     with pytest.raises(AuditError):
         AuditLog(tmp_path / "a.log")
+
+
+def test_a_daemon_with_a_damaged_log_refuses_to_start_and_says_why(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from smc.party.launch import LocalDeployment
+
+    dep = LocalDeployment(tmp_path, {"alice": {}})
+    dep.write()
+    log = tmp_path / "audit" / "alice.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    AuditLog(log).append("completed", task_id="t1")
+    log.write_bytes(log.read_bytes().replace(b'"t1"', b'"t2"'))  # an edited entry
+    run = subprocess.run(
+        [sys.executable, "-m", "smc.party.cli", "party", "serve", "--config", "alice.toml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 2
+    assert "the audit log does not verify, so the daemon will not start" in run.stderr
+    assert "entry was modified" in run.stderr and "Traceback" not in run.stderr
