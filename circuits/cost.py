@@ -30,7 +30,7 @@ from smc.config import default_suite
 from smc.ir import Node, Program
 from smc.protocols.additive import additive_costs
 from smc.protocols.nonlinear import bitonic_depth, ltz_cost
-from smc.protocols.rss3 import rss3_costs
+from smc.protocols.rss3 import mul_open_cost, rss3_costs
 
 # Numeric functions (per element): rss3 rounds, per-element bytes of party 0 and of parties 1
 # and 2, and the number of full-width truncations (each costs rss3_costs("trunc", size) on top);
@@ -250,10 +250,12 @@ def estimate(program: Program, suite: str | None = None) -> Cost:
     """Declared rounds (critical path) and bytes per endpoint of a whole program."""
     suite = suite or default_suite(len(program.parties))
     model = CostModel(suite, len(program.parties))
+    # rss3 truncates and opens a product that is only revealed in one protocol (Rss3.bilinear_open)
+    fused = program.product_outputs() if suite == "rss3" else {}
     finish: dict[int, int] = {}
     total = model.zero.bytes
     for node in program.nodes:
-        c = node_cost(model, program, node)
+        c = model.zero if node.id in fused else node_cost(model, program, node)
         start = max((finish[a] for a in node.args), default=0)
         finish[node.id] = start + c.rounds
         total = _add(total, c.bytes)
@@ -263,7 +265,11 @@ def estimate(program: Program, suite: str | None = None) -> Cost:
         end = finish[node.id]
         if node.secret:
             recipients = tuple(program.parties.index(r) for r in out.recipients)
-            c = model.open(node.size, recipients)
+            if node.id in fused:
+                m = mul_open_cost(node.size, recipients[0])
+                c = Cost(m.rounds, m.bytes_per_endpoint)
+            else:
+                c = model.open(node.size, recipients)
             end += c.rounds
             total = _add(total, c.bytes)
         rounds = max(rounds, end)

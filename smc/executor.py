@@ -130,6 +130,9 @@ class Executor:
         self.is_dealer = config.has_dealer and me == config.n
         self.transport = transport
         self.suite = make_suite(config, me, keys)
+        # truncated products that are only revealed: truncated and opened in one protocol,
+        # started by their output (the product node itself finishes locally, holding nothing)
+        self._fused = program.product_outputs() if self.suite.fuses_product_open else {}
         self.recv_timeout = recv_timeout
         self.record_view = record_view
         self.stats = RunStats()
@@ -216,6 +219,9 @@ class Executor:
                 t0 = time.perf_counter()
                 gen = self._start(i, values, encoded)
                 if gen is None:
+                    if i in self._fused:
+                        finish(i, None)  # its output runs the product (see _start)
+                        continue
                     finish(
                         i,
                         self._public_output(i, values)
@@ -314,11 +320,26 @@ class Executor:
             recipients: list[int | None] = [self.config.index(r) for r in out.recipients] or [None]
             if not node.secret:
                 return None
+            if node.id in self._fused:
+                a, b = (nodes[x] for x in node.args)
+                return suite.bilinear_open(
+                    f"o{i}",
+                    node.op,
+                    values[a.id],
+                    values[b.id],
+                    node.shape,
+                    a.shape,
+                    b.shape,
+                    self.config.fixed.frac_bits,
+                    self.config.index(out.recipients[0]),
+                )
             if len(recipients) == 1:
                 return suite.open(f"o{i}", values[node.id], node.shape, recipients[0])
             return self._open_many(i, values[node.id], node, recipients)
         node = nodes[i]
         label = self._label(i)
+        if i in self._fused:
+            return None  # computed, truncated and revealed by its output's protocol
         if node.op == "input":
             owner = self.config.index(node.attrs["party"])
             return suite.input(label, owner, encoded.get(i), node.shape)

@@ -100,6 +100,32 @@ class Program:
     def inputs_of(self, party: str) -> list[Node]:
         return [n for n in self.inputs if n.attrs["party"] == party]
 
+    def product_outputs(self) -> dict[int, int]:
+        """Truncated products that are only revealed: node id -> index of its one output.
+
+        A secret-by-secret fixed-point ``mul``/``matmul`` whose only use is one output with one
+        recipient can be truncated and opened in one step (a suite may fuse the two and save the
+        resharing; rss3 does, see ``Rss3.bilinear_open``). The executor and the cost model both
+        read this, so they agree on which nodes are fused."""
+        used: dict[int, int] = {}
+        for n in self.nodes:
+            for a in set(n.args):
+                used[a] = used.get(a, 0) + 1
+        outs: dict[int, list[int]] = {}
+        for k, o in enumerate(self.outputs):
+            outs.setdefault(o.node, []).append(k)
+        fused = {}
+        for node_id, ks in outs.items():
+            node = self.nodes[node_id]
+            if len(ks) != 1 or used.get(node_id, 0) or len(self.outputs[ks[0]].recipients) != 1:
+                continue
+            if node.op not in ("mul", "matmul") or not node.secret:
+                continue
+            args = [self.nodes[a] for a in node.args]
+            if all(a.secret and a.dtype == "fixed" for a in args):
+                fused[node_id] = ks[0]
+        return fused
+
     @classmethod
     def from_bytes(cls, blob: bytes, max_bytes: int = 64 << 20) -> Program:
         if len(blob) > max_bytes:

@@ -75,6 +75,10 @@ def mixed_program(names: list[str]) -> smc.Program:
     p.output("e", ints)
     p.output("f", x.max() + smc.quantile(x, 0.3) + (x @ y) + x.relu().sum() / 3)
     p.output("g", x.to_int())
+    # products only revealed, to each party in turn (rss3 fuses truncation and opening)
+    p.output("h", x * y, to=names[1])
+    p.output("i", x.reshape(7, 1) @ y.reshape(1, 7), to=names[-1])
+    p.output("j", y * y, to=names[0])
     return p.build()
 
 

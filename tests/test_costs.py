@@ -39,8 +39,11 @@ def cost_program(n: int, size: int) -> tuple[smc.Program, dict[str, int]]:
     trunc = xf * 0.3  # local product with a public fraction, then one truncation
     assert trunc.node.op == "mul" and not p._nodes[trunc.node.args[1]].secret
     p.output("all", mul_int)
-    p.output("one", mul_fixed, to="p0")
+    p.output("one", xf + yf, to="p0")
     p.output("t", trunc, to="p1")
+    p.output("prod", mul_fixed)  # opened to all: the product is measured on its own
+    # a product revealed to one party only: rss3 truncates and opens it in one protocol
+    p.output("fused", yf * xf, to="p0")
     prog = p.build()
     ids = {
         "input": xf.id,
@@ -49,7 +52,9 @@ def cost_program(n: int, size: int) -> tuple[smc.Program, dict[str, int]]:
         "trunc": trunc.id,
         "open_all": len(prog.nodes),
         "open_one": len(prog.nodes) + 1,
+        "mul_open": len(prog.nodes) + 4,
     }
+    assert list(prog.product_outputs().values()) == [4]
     return prog, ids
 
 
@@ -62,8 +67,10 @@ def run_costs(suite: str, n: int, size: int) -> tuple[smc.SimulationResult, dict
     # the program computed the right thing, so the measured protocols are the real ones
     np.testing.assert_array_equal(res["p0"]["all"], xi * yi)
     fx, fy = np.rint(xf * 65536) / 65536, np.rint(yf * 65536) / 65536
-    assert np.max(np.abs(res["p0"]["one"] - fx * fy)) <= 2.0**-16
-    assert "one" not in res["p1"]
+    np.testing.assert_array_equal(res["p0"]["one"], fx + fy)
+    assert np.max(np.abs(res["p0"]["prod"] - fx * fy)) <= 2.0**-16
+    assert np.max(np.abs(res["p0"]["fused"] - fx * fy)) <= 2.0**-16
+    assert "one" not in res["p1"] and "fused" not in res["p1"]
     return res, ids
 
 
@@ -74,7 +81,7 @@ def test_measured_costs_match_declared(suite: str, n: int, size: int) -> None:
     endpoints = n + (1 if suite == "additive" else 0)
     assert len(res.stats) == endpoints
     mismatches = []
-    for op in OPS:
+    for op in [*OPS, "mul_open"] if suite == "rss3" else OPS:
         cost = declared(suite, op, size, n)
         assert len(cost.bytes_per_endpoint) == endpoints
         for e, st in enumerate(res.stats):

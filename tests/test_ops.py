@@ -250,3 +250,38 @@ def test_mixed_public_secret_structure_and_scalar_products(suite: str, n: int) -
     out, _ = run(suite, n, build, [np.array([1.0, 2.0, 3.0])])
     expected = [1, 2, 3, 1.5, 2.5, 1, 2, 3, 1, 1, 1, 14, 1, 2]
     np.testing.assert_allclose(out, expected, atol=ULP)
+
+
+@given(
+    st.integers(0, 2),
+    st.booleans(),
+    shapes.flatmap(lambda s: st.tuples(arrays(s), arrays(s))),
+)
+def test_product_revealed_to_any_one_party(
+    recipient: int, square: bool, xy: tuple[np.ndarray, np.ndarray]
+) -> None:
+    """rss3 truncates and opens a product revealed to one party in one protocol, with roles
+    that depend on the recipient (Program.product_outputs): every recipient, products and
+    matmuls, empty and 0-d arrays, edge values; and the recipient alone gets it."""
+    x, y = xy
+    names = ["p0", "p1", "p2"]
+    p = smc.ProgramBuilder(names)
+    if square:  # a 3x3 matmul built from the drawn values (scaled to keep |sum| in range)
+        x, y = (
+            np.resize(x, (3, 3)) / 3 if x.size else np.zeros((3, 3)),
+            (np.resize(y, (3, 3)) / 3 if y.size else np.zeros((3, 3))),
+        )
+        a, b = p.input("p1", "x", shape=(3, 3)), p.input("p2", "y", shape=(3, 3))
+        p.output("z", a @ b, to=names[recipient])
+        ref = fixed(x) @ fixed(y)
+    else:
+        a, b = p.input("p1", "x", shape=x.shape), p.input("p2", "y", shape=y.shape)
+        p.output("z", a * b, to=names[recipient])
+        ref = fixed(x) * fixed(y)
+    prog = p.build()
+    assert prog.product_outputs()
+    res = smc.simulate(prog, {"p1": {"x": x}, "p2": {"y": y}})
+    out = res[names[recipient]]["z"]
+    assert out.shape == np.shape(ref)
+    np.testing.assert_array_less(np.abs(out - ref), ULP * 1.0000001)
+    assert all(res[n] == {} for k, n in enumerate(names) if k != recipient)

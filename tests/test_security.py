@@ -120,6 +120,7 @@ def program(n: int, recipient: int) -> smc.Program:
     to = names[recipient]
     p.output("fixed", a + b + e, to=to)
     p.output("int", d, to=to)
+    p.output("prod", y * x, to=to)  # only revealed: rss3 truncates and opens it in one step
     return p.build()
 
 
@@ -153,6 +154,7 @@ def run(suite: str, n: int, recipient: int, which: str) -> smc.SimulationResult:
     np.testing.assert_array_equal(
         res[names[recipient]]["int"], vals["i1"] * vals["i2"] * vals["i1"]
     )
+    assert np.max(np.abs(res[names[recipient]]["prod"] - x * y)) <= 1e-2
     for i, name in enumerate(names):
         if i != recipient:
             assert res[name] == {}
@@ -278,3 +280,49 @@ def test_only_the_recipient_can_complete_the_output(
         else:
             assert not found, f"{suite}: non-recipient party {i} received the missing share"
             assert res[names[i]] == {}
+
+
+def test_a_product_revealed_to_the_dealer_of_its_chunk_arrives_masked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """rss3 truncates and opens a product revealed to one party in one protocol. Where the
+    recipient is the dealer of a chunk it knows p's and q's PRF material, so either half of the
+    third output component on its own would show it the opened z + r and so z: p and q add and
+    subtract a mask only they share. Checked white-box: what the dealer receives from p is not
+    p's half, yet the two messages still add up to the two halves."""
+    from smc.kernels import trunc as fused_kernels
+    from smc.protocols import rss3
+
+    halves: dict[bool, list[U64]] = {True: [], False: []}  # at p (True) and at q (False)
+    original = fused_kernels.open_finish
+
+    def recording(*args: Any) -> U64:
+        out = original(*args)
+        halves[bool(args[-1])].append(np.array(out, dtype=np.uint64))
+        return out
+
+    monkeypatch.setattr(rss3.fused, "open_finish", recording)
+    names = ["p0", "p1", "p2"]
+    p = smc.ProgramBuilder(names)
+    x, y = p.input("p1", "x", shape=30), p.input("p2", "y", shape=30)
+    p.output("z", x * y, to="p0")
+    prog = p.build()
+    assert prog.product_outputs()
+    xv, yv = np.linspace(-50, 50, 30), np.linspace(3, -7, 30)
+    res = smc.simulate(prog, {"p1": {"x": xv}, "p2": {"y": yv}}, record_view=True)
+    assert np.max(np.abs(res["p0"]["z"] - xv * yv)) <= 1e-3
+    last = max(r for r, _, _ in res.stats[0].view)
+    got = {peer: payload for r, peer, payload in res.stats[0].view if r == last}
+    # chunk 0 (elements 0..9) has party 0 as its dealer, party 1 as p and party 2 as q; each
+    # round-2 frame to party 0 starts with chunk 0's part
+    from_p, from_q = got[1][:10], got[2][:10]
+    pairs = [
+        (hq, hp)
+        for hq in halves[True]
+        for hp in halves[False]
+        if np.array_equal(from_p + from_q, hq + hp)
+    ]
+    assert len(pairs) == 1  # the two messages add up to chunk 0's two halves...
+    half_q, half_p = pairs[0]
+    assert not np.array_equal(from_p, half_q)  # ...but neither is a half in the clear
+    assert not np.array_equal(from_q, half_p)

@@ -58,6 +58,8 @@ class Rss3(Suite):
     name = "rss3"
     components = 2
 
+    fuses_product_open = True
+
     def __init__(self, me: int, n: int, keys: KeyRing) -> None:
         super().__init__(me, n, keys)
         self.next = (me + 1) % 3
@@ -135,6 +137,40 @@ class Rss3(Suite):
     def trunc(self, label: str, a: Share, shape: tuple[int, ...], bits: int) -> Proto[Share]:
         return (yield from self.trunc_additive(label, a[0], bits))
 
+    def bilinear_open(
+        self,
+        label: str,
+        kind: Bilinear,
+        a: Share,
+        b: Share,
+        out_shape: tuple[int, ...],
+        a_shape: tuple[int, ...],
+        b_shape: tuple[int, ...],
+        trunc_bits: int,
+        to: int,
+    ) -> Proto[U64 | None]:
+        """A truncated product revealed to party ``to`` only, in the truncation's two rounds
+        (no resharing and no separate opening round): 16 bytes per element per party in the
+        first round, then 1 word per element from one party (2 when ``to`` is the chunk's
+        dealer) instead of the 2-word resharing plus the 1-word opening."""
+        z = self._local_product(kind, a, b).reshape(out_shape)
+        flat = np.ascontiguousarray(z).reshape(-1)
+        bounds = [flat.size * k // 3 for k in range(4)]
+        chunks = [(d, bounds[d], bounds[d + 1]) for d in range(3) if bounds[d + 1] > bounds[d]]
+        if not chunks:
+            yield Exchange()
+            yield Exchange()
+            return np.zeros(out_shape, dtype=np.uint64) if self.me == to else None
+        parts = yield from lockstep(
+            [
+                self._trunc_open_chunk(f"{label}/t{d}", flat[lo:hi], d, trunc_bits, to)
+                for d, lo, hi in chunks
+            ]
+        )
+        if self.me != to:
+            return None
+        return np.concatenate(parts).reshape(out_shape)
+
     def trunc_additive(self, label: str, z: U64, bits: int) -> Proto[Share]:
         """Truncate a 3-out-of-3 additive sharing z (this party's z_i) into replicated shares."""
         shape = z.shape
@@ -153,7 +189,12 @@ class Rss3(Suite):
         c1 = np.concatenate([p[1] for p in parts]).reshape(shape)
         return (c0, c1)
 
-    def _trunc_chunk(self, label: str, z: U64, dealer: int, m: int) -> Proto[tuple[U64, U64]]:
+    def _trunc_round(
+        self, label: str, z: U64, dealer: int, m: int
+    ) -> Proto[tuple[U64, U64, U64 | None]]:
+        """The truncation's first round (openings of z + r, the dealer's corrections) and the
+        local finish: (this party's two PRF output components, and for p and q its half of the
+        third, t_Q = half_q + half_p; None at the dealer). The output is t_D + t_P + t_Q."""
         n = z.size
         p, q = (dealer + 1) % 3, (dealer + 2) % 3
         if self.me == dealer:
@@ -166,8 +207,7 @@ class Rss3(Suite):
             )
             m_d = z + r_d
             yield Exchange(send={p: [m_d], q: [m_d, u0_q, u1_q]})
-            yield Exchange()
-            return (from_q[n:], from_p[3 * n :])  # (t_D, t_P)
+            return (from_q[n:], from_p[3 * n :], None)  # (t_D, t_P)
         if self.me == p:
             mine = self.keys.pair(dealer).draw(label + "/P", 4 * n)
             r_p, u0, u1, t_p = mine[:n], mine[n : 2 * n], mine[2 * n : 3 * n], mine[3 * n :]
@@ -176,8 +216,7 @@ class Rss3(Suite):
             half_q = fused.open_finish(
                 m_p, expect(got, q), expect(got, dealer), u0, u1, t_p, m, True
             )
-            got = yield Exchange(send={q: [half_q]}, recv={q: [n]})
-            return (t_p, half_q + expect(got, q))  # (t_P, t_Q)
+            return (t_p, t_p, half_q)  # t_P (twice: p holds (t_P, t_Q))
         mine = self.keys.pair(dealer).draw(label + "/Q", 2 * n)  # self.me == q
         r_q, t_d = mine[:n], mine[n:]
         m_q = z + r_q
@@ -192,8 +231,47 @@ class Rss3(Suite):
             m,
             False,
         )
-        got = yield Exchange(send={p: [half_p]}, recv={p: [n]})
-        return (half_p + expect(got, p), t_d)  # (t_Q, t_D)
+        return (t_d, t_d, half_p)  # t_D (q holds (t_Q, t_D))
+
+    def _trunc_chunk(self, label: str, z: U64, dealer: int, m: int) -> Proto[tuple[U64, U64]]:
+        n = z.size
+        p, q = (dealer + 1) % 3, (dealer + 2) % 3
+        first, second, half = yield from self._trunc_round(label, z, dealer, m)
+        if half is None:  # the dealer: (t_D, t_P), both from PRF keys
+            yield Exchange()
+            return (first, second)
+        other = q if self.me == p else p
+        got = yield Exchange(send={other: [half]}, recv={other: [n]})
+        t_q = half + expect(got, other)
+        return (first, t_q) if self.me == p else (t_q, first)  # (t_P, t_Q) or (t_Q, t_D)
+
+    def _trunc_open_chunk(
+        self, label: str, z: U64, dealer: int, m: int, to: int
+    ) -> Proto[U64 | None]:
+        """Truncate and reveal to ``to`` only, without building the replicated sharing: the
+        output is t_D + t_P + half_q + half_p. If ``to`` is p (or q) the other sends its part
+        (t_D + half_p, or t_P + half_q): one word. If ``to`` is the dealer, which knows t_D and
+        t_P, p and q send their halves masked by a PRF value m_pq they share (half_q + m_pq and
+        half_p - m_pq), since a half alone would show the dealer the opened z + r: two words.
+        Every message is the output minus values the recipient holds, or uniformly masked."""
+        n = z.size
+        p, q = (dealer + 1) % 3, (dealer + 2) % 3
+        first, second, half = yield from self._trunc_round(label, z, dealer, m)
+        if to == dealer:
+            if half is None:
+                got: Received = yield Exchange(recv={p: [n], q: [n]})
+                return first + second + expect(got, p) + expect(got, q)
+            mask = self.keys.pair(q if self.me == p else p).draw(label + "/mask", n)
+            yield Exchange(send={dealer: [half + mask if self.me == p else half - mask]})
+            return None
+        if half is None:  # the dealer, not the recipient
+            yield Exchange()
+            return None
+        if self.me == to:
+            got = yield Exchange(recv={q if to == p else p: [n]})
+            return first + half + expect(got, q if to == p else p)
+        yield Exchange(send={to: [first + half]})  # t_D + half_p from q, t_P + half_q from p
+        return None
 
     # ------------------------------------------------------------------ binary sharing
     def b_xor_public(self, a: Share, c: Public) -> Share:
@@ -291,8 +369,30 @@ def rss3_costs(op: str, size: int) -> Cost:
             per[(d + 1) % 3] += 16 * s
             per[(d + 2) % 3] += 16 * s
         return Cost(2, tuple(per))
+    if op == "mul_open":  # a truncated product revealed to party 0 (Rss3.bilinear_open)
+        return mul_open_cost(size, 0)
     if op == "open_all":
         return Cost(1, (8 * size,) * 3)
     if op == "open_one":
         return Cost(1, (0, 8 * size, 0))  # to party 0: party 1 sends
     raise KeyError(op)
+
+
+def mul_open_cost(size: int, to: int) -> Cost:
+    """Declared cost of :meth:`Rss3.bilinear_open` revealing ``size`` elements to party ``to``:
+    the truncation's first round (the chunk's dealer sends 4 words, p and q one each), then one
+    word per element from p or q, or from both (masked halves) when ``to`` is the dealer."""
+    thirds = [size * k // 3 for k in range(4)]
+    per = [0, 0, 0]
+    for d in range(3):
+        s = thirds[d + 1] - thirds[d]
+        p, q = (d + 1) % 3, (d + 2) % 3
+        per[d] += 32 * s
+        per[p] += 8 * s
+        per[q] += 8 * s
+        if to == d:
+            per[p] += 8 * s
+            per[q] += 8 * s
+        else:
+            per[q if to == p else p] += 8 * s
+    return Cost(2, tuple(per))

@@ -125,6 +125,27 @@ class Suite(ABC):
     ) -> Proto[U64 | None]:
         """Reveal to one party (``to``) or to all (``None``); non-recipients get ``None``."""
 
+    #: whether :meth:`bilinear_open` saves anything over a product followed by an opening
+    fuses_product_open = False
+
+    def bilinear_open(
+        self,
+        label: str,
+        kind: Bilinear,
+        a: Share,
+        b: Share,
+        out_shape: tuple[int, ...],
+        a_shape: tuple[int, ...],
+        b_shape: tuple[int, ...],
+        trunc_bits: int,
+        to: int,
+    ) -> Proto[U64 | None]:
+        """A truncated product revealed to party ``to`` only (see ``Program.product_outputs``).
+        This default is the product then the opening; suites that can do better override it
+        and set :attr:`fuses_product_open`."""
+        prod = yield from self.bilinear(label, kind, a, b, out_shape, a_shape, b_shape, trunc_bits)
+        return (yield from self.open(label + "/open", prod, out_shape, to))
+
 
 def local_product(kind: Bilinear, x: U64, y: U64) -> U64:
     """The plaintext ring version of a bilinear map: elementwise product or matmul."""
