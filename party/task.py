@@ -215,6 +215,10 @@ class TaskRun:
             reason = self._cancelled or describe(exc)
             if self._cancelled and isinstance(exc, TransportError) and str(exc) != self._cancelled:
                 reason = f"{self._cancelled} ({exc})"
+            elif self._cancelled is None and self._deadline_left() <= 0:
+                # a peer whose own deadline watchdog fired first closed its link: the deadline
+                # is the cause, whichever party noticed first
+                reason = f"the task deadline passed ({reason})"
             self.state = "failed"
             head = self.audit("failed", **self._audit_fields(), outcome="failed", reason=reason)
             log.warning("task failed", extra={"task_id": self.task_id, "reason": reason})
