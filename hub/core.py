@@ -55,6 +55,9 @@ class Active:
     accepted: dict[str, task_pb2.Announcement] = field(default_factory=dict)
     done: set[str] = field(default_factory=set)
     last_progress: dict[str, float] = field(default_factory=dict)
+    # parties done whose sealed result is still to be uploaded: "done" named its nonce only
+    # (the client may take the ciphertext from the party directly; smc.party.pickup)
+    pending: dict[str, bytes] = field(default_factory=dict)
 
 
 class HubCore:
@@ -364,10 +367,30 @@ class HubCore:
                         )
                         return
                     self.store.add_result(act.task_id, r.party, r.nonce, r.ciphertext)
+                    if not r.ciphertext:  # sealed results are never empty (16-byte tag)
+                        act.pending[party.name] = bytes(r.nonce)
                 act.done.add(party.name)
                 self._event(act.task_id, "party_done", party.name, rep.message, act.state)
-                if act.done == set(act.endpoints):
-                    self._finish(act.task_id, "succeeded", "")
+                self._succeed_when_complete(act)
+            elif rep.kind == "result" and act.state == "running" and party.name in act.pending:
+                nonce = act.pending[party.name]
+                r = rep.results[0] if len(rep.results) == 1 else None
+                if (
+                    r is None
+                    or r.party != party.name
+                    or bytes(r.nonce) != nonce
+                    or not r.ciphertext
+                ):
+                    self._finish(
+                        act.task_id,
+                        "failed",
+                        f"party {party.name!r} uploaded a result that does not match the one it "
+                        "reported",
+                    )
+                    return
+                self.store.add_result(act.task_id, r.party, r.nonce, r.ciphertext)
+                del act.pending[party.name]
+                self._succeed_when_complete(act)
             elif rep.kind == "failed":
                 self._finish(
                     act.task_id,
@@ -435,6 +458,11 @@ class HubCore:
                         running -= 1
                         break
 
+    def _succeed_when_complete(self, act: Active) -> None:
+        """Every endpoint is done and every sealed result is stored: the task succeeded."""
+        if act.done == set(act.endpoints) and not act.pending:
+            self._finish(act.task_id, "succeeded", "")
+
     def _finish(
         self, task_id: str, state: str, reason: str, kind: str = "", party: str = ""
     ) -> None:
@@ -463,7 +491,7 @@ class HubCore:
                         n
                         for n in act.endpoints
                         if n not in (act.accepted if act.state == "offered" else act.done)
-                    ]
+                    ] + [f"{n}'s result" for n in act.pending]
                     self._finish(
                         task_id,
                         "failed",

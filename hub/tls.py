@@ -104,8 +104,10 @@ def ssl_context(creds: Credentials, server: bool) -> ssl.SSLContext:
     return ctx
 
 
-def peer_identity(sock: ssl.SSLSocket, ca_pem: bytes) -> Identity:
+def peer_identity(
+    sock: ssl.SSLSocket, ca_pem: bytes, roles: tuple[str, ...] = ("party", "dealer")
+) -> Identity:
     der = sock.getpeercert(binary_form=True)
     if not der:
         raise CertificateError("peer presented no certificate")
-    return verify_cert(ssl.DER_cert_to_PEM_cert(der).encode("ascii"), ca_pem, ("party", "dealer"))
+    return verify_cert(ssl.DER_cert_to_PEM_cert(der).encode("ascii"), ca_pem, roles)

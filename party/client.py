@@ -19,6 +19,7 @@ their recipient parties only when ``forward_results=False``.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -31,13 +32,16 @@ from smc.hub.manifest import Binding, Contribution, Manifest
 from smc.hub.pki import CertificateError, Credentials, verify_cert
 from smc.hub.store import TERMINAL, now_ms
 from smc.hub.tls import channel
-from smc.party import keyex, results
+from smc.party import keyex, pickup, results
+from smc.party.dataplane import client_context
 from smc.party.wire import program_pb
 from smc.proto.v1 import hub_pb2, hub_pb2_grpc, task_pb2
 
 from smc.config import default_suite
 from smc.errors import SmcError
 from smc.ir import Program
+
+log = logging.getLogger("smc.party.client")
 
 
 class HubRequestError(SmcError):
@@ -78,6 +82,7 @@ class DeployResult:
     outputs: dict[str, dict[str, np.ndarray]]
     events: list[hub_pb2.TaskEvent] = field(default_factory=list)
     seconds: float = 0.0
+    picked_up: tuple[str, ...] = ()  # parties whose result came directly (smc.party.pickup)
 
     def __getitem__(self, party: str) -> dict[str, np.ndarray]:
         return self.outputs.get(party, {})
@@ -98,6 +103,7 @@ class Task:
         self.manifest = manifest
         self.program = program
         self.id = manifest.task_id
+        self.direct_results = True  # take results from the parties directly when possible
         self._key = key
         self._submitted = submitted
         self.history: list[hub_pb2.TaskEvent] = []
@@ -139,11 +145,64 @@ class Task:
         except grpc.RpcError as exc:
             raise _rpc(f"cancelling task {self.id}", self.client.address, exc) from None
 
+    def _result_parties(self) -> set[str]:
+        """The parties that forward outputs to this client (known when the program is)."""
+        if self.program is None or not self.manifest.result_key:
+            return set()
+        return {r for o in self.program.outputs for r in (o.recipients or self.program.parties)}
+
+    def _pick_up(self, info: hub_pb2.TaskStatus, party: str) -> task_pb2.EncryptedResult | None:
+        endpoint = next((p.endpoint for p in info.participants if p.name == party), "")
+        if not endpoint:
+            return None  # a relay-only party: the hub's copy it is
+        try:
+            nonce, ct = pickup.fetch(
+                self.client.creds,
+                client_context(self.client.creds),
+                endpoint,
+                task_id=self.id,
+                party=party,
+            )
+        except pickup.PickupError as exc:
+            log.info("direct pickup failed, using the hub's copy", extra={"error": str(exc)})
+            return None
+        return task_pb2.EncryptedResult(party=party, nonce=nonce, ciphertext=ct)
+
     def wait(self, on_event: Callable[[hub_pb2.TaskEvent], None] | None = None) -> DeployResult:
-        """Block until the task ends; the decrypted outputs, or :class:`TaskFailed`."""
+        """Block until the task ends; the decrypted outputs, or :class:`TaskFailed`.
+
+        Results are taken directly from the parties that hold them as soon as they report done
+        (smc.party.pickup), while the hub receives its own copy; the task's success still comes
+        from the hub (so its record is complete). Without a direct result, the hub's copy."""
+        expected = self._result_parties() if self.direct_results else set()
+        info: hub_pb2.TaskStatus | None = None
+        picked: dict[str, task_pb2.EncryptedResult] = {}
         for ev in self.events():
             if on_event is not None:
                 on_event(ev)
+            if ev.kind == "started" and expected:
+                info = self.status()  # participants and announcements, before any result
+            elif ev.kind == "party_done" and info is not None and ev.party in expected:
+                got = self._pick_up(info, ev.party)
+                if got is not None:
+                    picked[ev.party] = got
+        last = self.history[-1].state if self.history else ""
+        if info is not None and expected and set(picked) == expected and last == "succeeded":
+            # every result came from its party: no need to fetch the hub's copies
+            outputs = self._open(
+                hub_pb2.TaskStatus(
+                    participants=info.participants,
+                    announcements=info.announcements,
+                    results=[picked[p] for p in sorted(picked)],
+                )
+            )
+            return DeployResult(
+                self.id,
+                outputs,
+                list(self.history),
+                time.perf_counter() - self._submitted,
+                tuple(sorted(picked)),
+            )
         st = self.status()
         if st.state != "succeeded":
             raise TaskFailed(self.id, st.state, st.reason)

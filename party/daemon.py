@@ -27,6 +27,7 @@ from smc.party.audit import AuditLog
 from smc.party.config import PartyConfig
 from smc.party.dataplane import DataPlaneServer
 from smc.party.hubconn import HubConnection
+from smc.party.pickup import PickupStore
 from smc.party.task import TaskRun
 from smc.party.wire import OfferError, announcements_by_name, task_from_offer
 from smc.proto.v1 import hub_pb2
@@ -52,10 +53,12 @@ class PartyDaemon:
             )
         self.dataplane: DataPlaneServer | None = None
         self.endpoint = ""
+        self.pickups: PickupStore | None = None
         if config.listen:
             host, _, port = config.listen.rpartition(":")
+            self.pickups = PickupStore()
             self.dataplane = DataPlaneServer(
-                self.creds, host.strip("[]"), int(port), config.max_frame_bytes
+                self.creds, host.strip("[]"), int(port), config.max_frame_bytes, self.pickups
             )
             self.endpoint = f"{config.advertise or host}:{self.dataplane.port}"
         self.tasks: dict[str, TaskRun] = {}
@@ -243,6 +246,7 @@ class PartyDaemon:
             report=hub.report,
             audit=self.audit.append,
             origin=hub,
+            pickups=self.pickups,
         )
         with self._lock:
             seen = self._seen(spec.task_id)

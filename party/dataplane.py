@@ -30,6 +30,7 @@ import numpy as np
 from google.protobuf.message import DecodeError
 from smc.hub.pki import CertificateError, Credentials
 from smc.hub.tls import peer_identity, ssl_context
+from smc.party.pickup import PickupStore
 from smc.proto.v1 import peer_pb2
 
 from smc.errors import TransportError
@@ -104,9 +105,15 @@ class DataPlaneServer:
     """Accepts peers' links for the tasks registered with :meth:`open`."""
 
     def __init__(
-        self, creds: Credentials, host: str, port: int = 0, max_frame_bytes: int = DEFAULT_MAX_FRAME
+        self,
+        creds: Credentials,
+        host: str,
+        port: int = 0,
+        max_frame_bytes: int = DEFAULT_MAX_FRAME,
+        pickups: PickupStore | None = None,
     ) -> None:
         self.creds = creds
+        self.pickups = pickups  # sealed results the task's client may take (smc.party.pickup)
         self.max_frame_bytes = max_frame_bytes
         self._ctx = ssl_context(creds, server=True)
         self._sock = socket.create_server((host, port), reuse_port=False)
@@ -176,7 +183,7 @@ class DataPlaneServer:
         raw.settimeout(HANDSHAKE_TIMEOUT_S)
         try:
             sock = self._ctx.wrap_socket(raw, server_side=True)
-            ident = peer_identity(sock, self.creds.ca_pem)
+            ident = peer_identity(sock, self.creds.ca_pem, ("party", "dealer", "client"))
             head = bytearray(4)
             if not _recv_exact(sock, memoryview(head)):
                 raise ConnectionError("closed before its hello")
@@ -201,6 +208,9 @@ class DataPlaneServer:
             )
             _hard_close(raw)
             return
+        if ident.role == "client":
+            self._serve_pickup(sock, ident.name, hello)
+            return
         sender = hello.sender
         with self._lock:
             inbox = self._inboxes.get(hello.task_id)
@@ -224,6 +234,32 @@ class DataPlaneServer:
             return
         sock.settimeout(None)
         self._read_frames(sock, inbox, sender)
+
+    def _serve_pickup(self, sock: ssl.SSLSocket, client: str, hello: peer_pb2.PeerHello) -> None:
+        """A client taking its sealed result (smc.party.pickup): one frame, then close."""
+        found = None
+        if (
+            self.pickups is not None
+            and hello.version == 1
+            and hello.sender == client
+            and hello.receiver == self.creds.identity.name
+        ):
+            found = self.pickups.take(hello.task_id, client)
+        try:
+            if found is None:
+                log.warning(
+                    "refused a result pickup",
+                    extra={"peer": client, "task_id": hello.task_id[:64]},
+                )
+                return
+            nonce, ciphertext = found
+            sock.settimeout(HANDSHAKE_TIMEOUT_S * 3)
+            sock.sendall(struct.pack("<Q", len(nonce) + len(ciphertext)) + nonce)
+            sock.sendall(ciphertext)
+        except (OSError, ssl.SSLError) as exc:
+            log.warning("result pickup broke", extra={"peer": client, "error": str(exc)})
+        finally:
+            _hard_close(sock)
 
     def _read_frames(self, sock: ssl.SSLSocket, inbox: Inbox, sender: str) -> None:
         head = bytearray(8)
@@ -276,7 +312,7 @@ def _hard_close(sock: socket.socket) -> None:
 
 
 @functools.lru_cache(maxsize=8)
-def _client_context(creds: Credentials) -> ssl.SSLContext:
+def client_context(creds: Credentials) -> ssl.SSLContext:
     """One client context per identity (building one costs ~2 ms; it is not changed after)."""
     ctx: ssl.SSLContext = ssl_context(creds, server=False)
     return ctx
@@ -307,7 +343,7 @@ class DirectLink:
         try:
             raw = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
             raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock = _client_context(creds).wrap_socket(raw)
+            sock = client_context(creds).wrap_socket(raw)
             ident = peer_identity(sock, creds.ca_pem)
             if ident.name != peer:
                 _hard_close(sock)

@@ -30,6 +30,7 @@ from smc.hub.store import now_ms
 from smc.party import circuits, contrib, datasets, keyex, policy, results
 from smc.party.dataplane import DataPlaneServer, DirectLink, Inbox, PeerGone
 from smc.party.offer import Prepared, Refusal, check_offer
+from smc.party.pickup import PickupStore
 from smc.party.relay import RelayLink, RelayReceiver, RelayStream
 from smc.party.transport import Link, PeerTransport
 from smc.party.wire import OfferError, TaskSpec, announcement_pb, result_pb
@@ -93,6 +94,8 @@ class TaskRun:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _cancelled: str | None = None
     _executor: Executor | None = None  # set while computing; read by the progress reporter
+    pickups: PickupStore | None = None  # sealed results the client may take directly
+    _upload: hub_pb2.TaskReport | None = None  # the sealed result, sent after "done"
 
     @property
     def task_id(self) -> str:
@@ -233,6 +236,8 @@ class TaskRun:
             for link in self._links.values():
                 link.close()
         self.report(report)
+        if self._upload is not None:  # the hub's durable copy, after "done" (smc.party.pickup)
+            self.report(self._upload)
 
     def _compute(self) -> hub_pb2.TaskReport:
         transport = self.transport
@@ -390,8 +395,16 @@ class TaskRun:
                 party=self.me,
                 plaintext=results.encode(outputs),
             )
-            sealed.append(result_pb(self.me, nonce, ct))
             where = f"encrypted to client {man.client!r}"
+            if self.pickups is not None and self.pickups.put(self.task_id, man.client, nonce, ct):
+                # "done" carries the nonce only; the client can take the ciphertext from this
+                # party at once, and the upload that follows gives the hub its copy
+                sealed.append(result_pb(self.me, nonce, b""))
+                self._upload = hub_pb2.TaskReport(
+                    task_id=self.task_id, kind="result", results=[result_pb(self.me, nonce, ct)]
+                )
+            else:
+                sealed.append(result_pb(self.me, nonce, ct))
         elif outputs:
             where = str(self._store_locally(outputs))
         head = self.audit(

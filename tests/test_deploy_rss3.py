@@ -140,8 +140,54 @@ def test_rss3_program_runs_end_to_end(client: Client) -> None:
     )
     assert set(res.outputs) == {"alice"}  # bob and carol received nothing
     kinds = [e.kind for e in res.events]
+    # the client took alice's sealed result from alice directly, and the hub has its own copy
+    assert res.picked_up == ("alice",)
     assert kinds[:2] == ["submitted", "offered"] and kinds[-1] == "succeeded"
     assert kinds.count("accepted") == 3 and kinds.count("party_done") == 3
+    st = client.stub.GetTask(hub_pb2.GetTaskRequest(task_id=res.task_id), timeout=10)
+    assert [r.party for r in st.results] == ["alice"] and len(st.results[0].ciphertext) > 16
+
+
+def test_results_come_through_the_hub_without_direct_pickup(client: Client) -> None:
+    task = client.submit(stats_program(), deadline_s=60)
+    task.direct_results = False
+    res = task.wait()
+    assert res.picked_up == () and res.events[-1].kind == "succeeded"
+    ages = np.concatenate([DATA[p]["age"] for p in PARTIES])
+    assert float(res["alice"]["mean_age"]) == pytest.approx(ages.mean(), abs=1e-3)
+
+
+def test_only_the_task_client_can_pick_up_a_result(dep: LocalDeployment, client: Client) -> None:
+    from smc.party import pickup
+    from smc.party.dataplane import client_context
+
+    task = client.submit(stats_program(), deadline_s=60)
+    task.direct_results = False  # leave alice's result waiting at alice
+    res = task.wait()
+    alice = next(p for p in client.parties() if p.name == "alice")
+    for name in ("eve", "bob"):  # another client of this CA; a party
+        creds = pki.Credentials.from_dir(dep.keys, name)
+        with pytest.raises(pickup.PickupError):
+            pickup.fetch(
+                creds, client_context(creds), alice.endpoint, task_id=res.task_id, party="alice"
+            )
+    nonce, ct = pickup.fetch(
+        client.creds,
+        client_context(client.creds),
+        alice.endpoint,
+        task_id=res.task_id,
+        party="alice",
+    )
+    st = task.status()
+    assert (bytes(st.results[0].nonce), bytes(st.results[0].ciphertext)) == (nonce, ct)
+    with pytest.raises(pickup.PickupError):  # taken once
+        pickup.fetch(
+            client.creds,
+            client_context(client.creds),
+            alice.endpoint,
+            task_id=res.task_id,
+            party="alice",
+        )
 
 
 def test_concurrent_tasks(client: Client) -> None:

@@ -253,6 +253,50 @@ def test_restart_keeps_finished_tasks_and_fails_unfinished_ones(ca: Path, tmp_pa
     assert st.reason == "hub restarted while the task was unfinished (the task was running)"
 
 
+def test_a_result_reported_by_nonce_succeeds_once_uploaded(ca: Path, tmp_path: Path) -> None:
+    """A party may report done with its result's nonce only (the client can take the sealed
+    result from the party directly); the task succeeds when the hub has its own copy."""
+    core = hub(ca, tmp_path / "hub.db")
+    online(core, ca)
+    task_id = core.submit(ident(ca, "analyst"), request(ca))
+    accept(core, ca, task_id)
+    pending = task_pb2.EncryptedResult(party="carol", nonce=b"n" * 12, ciphertext=b"")
+    for n in PARTIES:
+        res = [pending] if n == "carol" else []
+        core.report(ident(ca, n), hub_pb2.TaskReport(task_id=task_id, kind="done", results=res))
+    assert core.status(ident(ca, "analyst"), task_id).state == "running"
+    # an upload from another party, or with another nonce, is refused (it fails the task)
+    core.report(
+        ident(ca, "bob"),
+        hub_pb2.TaskReport(task_id=task_id, kind="result", results=[pending]),
+    )
+    assert core.status(ident(ca, "analyst"), task_id).state == "running"  # bob owes nothing
+    sealed = task_pb2.EncryptedResult(party="carol", nonce=b"n" * 12, ciphertext=b"c" * 40)
+    core.report(
+        ident(ca, "carol"), hub_pb2.TaskReport(task_id=task_id, kind="result", results=[sealed])
+    )
+    st = core.status(ident(ca, "analyst"), task_id)
+    assert st.state == "succeeded"
+    assert [(r.party, r.ciphertext) for r in st.results] == [("carol", b"c" * 40)]
+
+
+def test_an_upload_that_differs_from_the_report_fails_the_task(ca: Path, tmp_path: Path) -> None:
+    core = hub(ca, tmp_path / "hub.db")
+    online(core, ca)
+    task_id = core.submit(ident(ca, "analyst"), request(ca))
+    accept(core, ca, task_id)
+    pending = task_pb2.EncryptedResult(party="carol", nonce=b"n" * 12, ciphertext=b"")
+    for n in PARTIES:
+        res = [pending] if n == "carol" else []
+        core.report(ident(ca, n), hub_pb2.TaskReport(task_id=task_id, kind="done", results=res))
+    other = task_pb2.EncryptedResult(party="carol", nonce=b"m" * 12, ciphertext=b"c" * 40)
+    core.report(
+        ident(ca, "carol"), hub_pb2.TaskReport(task_id=task_id, kind="result", results=[other])
+    )
+    st = core.status(ident(ca, "analyst"), task_id)
+    assert st.state == "failed" and "does not match the one it reported" in st.reason
+
+
 def test_large_results_are_files_that_survive_a_restart(tmp_path: Path) -> None:
     from smc.hub.store import INLINE_RESULT_MAX
 
