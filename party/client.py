@@ -146,10 +146,15 @@ class Task:
             raise _rpc(f"cancelling task {self.id}", self.client.address, exc) from None
 
     def _result_parties(self) -> set[str]:
-        """The parties that forward outputs to this client (known when the program is)."""
+        """The parties whose results this client takes directly (known when the program is):
+        those forwarding at least ``pickup.PICKUP_MIN_ELEMENTS`` values."""
         if self.program is None or not self.manifest.result_key:
             return set()
-        return {r for o in self.program.outputs for r in (o.recipients or self.program.parties)}
+        sizes: dict[str, int] = {}
+        for o in self.program.outputs:
+            for r in o.recipients or self.program.parties:
+                sizes[r] = sizes.get(r, 0) + self.program.nodes[o.node].size
+        return {r for r, n in sizes.items() if pickup.worth_picking_up(n)}
 
     def _pick_up(self, info: hub_pb2.TaskStatus, party: str) -> task_pb2.EncryptedResult | None:
         endpoint = next((p.endpoint for p in info.participants if p.name == party), "")

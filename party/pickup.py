@@ -31,10 +31,17 @@ from smc.hub.pki import CertificateError, Credentials
 from smc.hub.tls import peer_identity
 from smc.proto.v1 import peer_pb2
 
+PICKUP_MIN_ELEMENTS = 8192  # 64 KiB of values: below that a pickup (a TLS handshake) costs more
 PICKUP_TTL_S = 300.0
 PICKUP_MAX_BYTES = 1 << 30  # results kept at once; beyond that the client uses the hub's copy
 MAX_RESULT_BYTES = 1 << 30
 NONCE_BYTES = 12
+
+
+def worth_picking_up(elements: int) -> bool:
+    """Whether a party's outputs (``elements`` values in all) go by direct pickup; party and
+    client both apply this, to the outputs and to the program's output shapes respectively."""
+    return elements >= PICKUP_MIN_ELEMENTS
 
 
 class PickupError(Exception):

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from smc.hub.pki import Credentials
 from smc.hub.store import now_ms
-from smc.party import circuits, contrib, datasets, keyex, policy, results
+from smc.party import circuits, contrib, datasets, keyex, pickup, policy, results
 from smc.party.dataplane import DataPlaneServer, DirectLink, Inbox, PeerGone
 from smc.party.offer import Prepared, Refusal, check_offer
 from smc.party.pickup import PickupStore
@@ -396,7 +396,12 @@ class TaskRun:
                 plaintext=results.encode(outputs),
             )
             where = f"encrypted to client {man.client!r}"
-            if self.pickups is not None and self.pickups.put(self.task_id, man.client, nonce, ct):
+            elements = sum(int(np.size(v)) for v in outputs.values())
+            if (
+                self.pickups is not None
+                and pickup.worth_picking_up(elements)
+                and self.pickups.put(self.task_id, man.client, nonce, ct)
+            ):
                 # "done" carries the nonce only; the client can take the ciphertext from this
                 # party at once, and the upload that follows gives the hub its copy
                 sealed.append(result_pb(self.me, nonce, b""))
