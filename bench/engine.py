@@ -54,7 +54,9 @@ def measure(
     names = [f"p{i}" for i in range(n_parties)]
     p = smc.ProgramBuilder(names)
     out, inputs = build(p, names)
-    p.output("out", out.sum() if out.size > 1 else out, to=names[0])
+    # opened to every party: an operation revealed to one party only may be truncated and opened
+    # in one protocol (Program.product_outputs), and this measures the operation itself
+    p.output("out", out.sum() if out.size > 1 else out)
     program = p.build()
     node = out.id
     best: tuple[float, int, list[int]] | None = None
@@ -130,14 +132,18 @@ def matmul(n: int) -> Callable[..., tuple[smc.SecureArray, dict[str, dict[str, n
     return build
 
 
-def run_all(suite: str, n_parties: int, reps: int) -> list[Measurement]:
-    n = 10**6
+def run_all(
+    suite: str, n_parties: int, reps: int, n: int = 10**6, sides: tuple[int, int] = (256, 1024)
+) -> list[Measurement]:
+    small, large = sides
     return [
         measure("mul_fixed (with truncation)", suite, n_parties, n, n, reps, mul_fixed(n)),
         measure("mul_int", suite, n_parties, n, n, reps, mul_int(n)),
         measure("dot", suite, n_parties, n, n, reps, dot(n)),
-        measure("matmul 256x256", suite, n_parties, 256, 1, reps, matmul(256)),
-        measure("matmul 1024x1024", suite, n_parties, 1024, 1, max(1, reps // 2), matmul(1024)),
+        measure(f"matmul {small}x{small}", suite, n_parties, small, 1, reps, matmul(small)),
+        measure(
+            f"matmul {large}x{large}", suite, n_parties, large, 1, max(1, reps // 2), matmul(large)
+        ),
     ]
 
 

@@ -420,3 +420,13 @@ def test_unavailable_circuit_is_refused_with_the_reason(
     monkeypatch.setattr(registry, "circuit_unavailable", lambda name: "not in this build")
     code, _, err = run(["run", "stats"], capsys)
     assert code == 2 and "stats cannot be benchmarked: not in this build" in err
+
+
+@pytest.mark.parametrize(("suite", "n"), [("rss3", 3), ("additive", 2)])
+def test_engine_benchmark_measures_every_operation(suite: str, n: int) -> None:
+    """bench/engine.py at toy sizes: every operation has its own timing, rounds and bytes."""
+    from smc.bench.engine import run_all
+
+    rows = run_all(suite, n, 1, n=50, sides=(4, 6))
+    assert [r.rounds for r in rows] == [2, 1, 2, 2, 2]
+    assert all(r.seconds > 0 for r in rows)
