@@ -33,6 +33,7 @@ log = logging.getLogger("smc.hub")
 
 MAX_PROGRAM_BYTES = 64 << 20
 OFFLINE_AFTER_BEATS = 5  # missed heartbeat intervals before a party counts as offline
+UPLOAD_GRACE_S = 300.0  # how long a succeeded task waits for results reported by nonce only
 
 
 class HubError(Exception):
@@ -83,6 +84,9 @@ class HubCore:
         self.registry = Registry()
         self.relay = RelaySwitch(self._authorise_relay, tap)
         self._active: dict[str, Active] = {}
+        # succeeded tasks whose sealed results are still to be uploaded: task -> (party -> nonce,
+        # monotonic time after which the hub stops waiting)
+        self._uploads: dict[str, tuple[dict[str, bytes], float]] = {}
         self._queue: deque[str] = deque()
         self._cond = threading.Condition(threading.RLock())
         failed = store.interrupt_unfinished("hub restarted while the task was unfinished")
@@ -341,6 +345,9 @@ class HubCore:
             self.registry.heartbeat(party.name, rep.audit_head)
         with self._cond:
             act = self._active.get(rep.task_id)
+            if rep.kind == "result" and act is None:
+                self._late_upload(party, rep)
+                return
             if act is None or party.name not in act.endpoints:
                 return
             if rep.kind == "progress":
@@ -373,24 +380,9 @@ class HubCore:
                 self._event(act.task_id, "party_done", party.name, rep.message, act.state)
                 self._succeed_when_complete(act)
             elif rep.kind == "result" and act.state == "running" and party.name in act.pending:
-                nonce = act.pending[party.name]
-                r = rep.results[0] if len(rep.results) == 1 else None
-                if (
-                    r is None
-                    or r.party != party.name
-                    or bytes(r.nonce) != nonce
-                    or not r.ciphertext
-                ):
-                    self._finish(
-                        act.task_id,
-                        "failed",
-                        f"party {party.name!r} uploaded a result that does not match the one it "
-                        "reported",
-                    )
-                    return
-                self.store.add_result(act.task_id, r.party, r.nonce, r.ciphertext)
-                del act.pending[party.name]
-                self._succeed_when_complete(act)
+                refusal = self._store_upload(act.task_id, party.name, act.pending, rep)
+                if refusal:
+                    self._finish(act.task_id, "failed", refusal)
             elif rep.kind == "failed":
                 self._finish(
                     act.task_id,
@@ -459,9 +451,38 @@ class HubCore:
                         break
 
     def _succeed_when_complete(self, act: Active) -> None:
-        """Every endpoint is done and every sealed result is stored: the task succeeded."""
-        if act.done == set(act.endpoints) and not act.pending:
+        """Every endpoint is done: the task succeeded. Sealed results reported by nonce only
+        (the client takes them from the party directly) may still be uploading; the hub keeps
+        accepting them for UPLOAD_GRACE_S, and until then its copy shows them empty."""
+        if act.done == set(act.endpoints):
+            if act.pending:
+                self._uploads[act.task_id] = (dict(act.pending), time.monotonic() + UPLOAD_GRACE_S)
             self._finish(act.task_id, "succeeded", "")
+
+    def _store_upload(
+        self, task_id: str, name: str, pending: dict[str, bytes], rep: hub_pb2.TaskReport
+    ) -> str:
+        """Store ``name``'s uploaded result if it is the one it reported; else the refusal."""
+        r = rep.results[0] if len(rep.results) == 1 else None
+        if r is None or r.party != name or bytes(r.nonce) != pending[name] or not r.ciphertext:
+            return f"party {name!r} uploaded a result that does not match the one it reported"
+        self.store.add_result(task_id, r.party, r.nonce, r.ciphertext)
+        del pending[name]
+        return ""
+
+    def _late_upload(self, party: Identity, rep: hub_pb2.TaskReport) -> None:
+        """A sealed result arriving after its task succeeded (caller holds the lock)."""
+        waiting = self._uploads.get(rep.task_id)
+        if waiting is None or party.name not in waiting[0]:
+            return
+        refusal = self._store_upload(rep.task_id, party.name, waiting[0], rep)
+        if refusal:
+            del waiting[0][party.name]  # the hub will not hold this result
+            self._event(rep.task_id, "upload_refused", party.name, refusal, "succeeded")
+            log.warning("result upload refused", extra={"task_id": rep.task_id, "error": refusal})
+        if not waiting[0]:
+            del self._uploads[rep.task_id]
+        self._cond.notify_all()
 
     def _finish(
         self, task_id: str, state: str, reason: str, kind: str = "", party: str = ""
@@ -485,13 +506,20 @@ class HubCore:
         """Deadlines and heartbeat timeouts; called periodically by the daemon."""
         now = now_ms()
         with self._cond:
+            late = time.monotonic()
+            for task_id in [t for t, (_, until) in self._uploads.items() if until <= late]:
+                missing = sorted(self._uploads.pop(task_id)[0])
+                log.warning(
+                    "result uploads never arrived",
+                    extra={"task_id": task_id, "parties": ",".join(missing)},
+                )
             for task_id, act in list(self._active.items()):
                 if act.deadline_ms <= now:
                     waiting = [
                         n
                         for n in act.endpoints
                         if n not in (act.accepted if act.state == "offered" else act.done)
-                    ] + [f"{n}'s result" for n in act.pending]
+                    ]
                     self._finish(
                         task_id,
                         "failed",

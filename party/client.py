@@ -42,6 +42,7 @@ from smc.errors import SmcError
 from smc.ir import Program
 
 log = logging.getLogger("smc.party.client")
+UPLOAD_WAIT_S = 30.0  # how long to wait for the hub's copy of a result offered for pickup
 
 
 class HubRequestError(SmcError):
@@ -176,9 +177,9 @@ class Task:
     def wait(self, on_event: Callable[[hub_pb2.TaskEvent], None] | None = None) -> DeployResult:
         """Block until the task ends; the decrypted outputs, or :class:`TaskFailed`.
 
-        Results are taken directly from the parties that hold them as soon as they report done
-        (smc.party.pickup), while the hub receives its own copy; the task's success still comes
-        from the hub (so its record is complete). Without a direct result, the hub's copy."""
+        Large results are taken directly from the parties that hold them as soon as they report
+        done (smc.party.pickup); otherwise from the hub, whose copy of such a result follows the
+        task's success by a few milliseconds (the party uploads it right after reporting)."""
         expected = self._result_parties() if self.direct_results else set()
         info: hub_pb2.TaskStatus | None = None
         picked: dict[str, task_pb2.EncryptedResult] = {}
@@ -211,6 +212,18 @@ class Task:
         st = self.status()
         if st.state != "succeeded":
             raise TaskFailed(self.id, st.state, st.reason)
+        until = time.monotonic() + UPLOAD_WAIT_S
+        while missing := sorted(r.party for r in st.results if not r.ciphertext):
+            # reported by nonce (offered for direct pickup); the party's upload follows at once
+            if time.monotonic() > until:
+                raise TaskFailed(
+                    self.id,
+                    "unavailable",
+                    f"the hub has no copy of the results of {missing} (they were offered for "
+                    "direct pickup and never uploaded)",
+                )
+            time.sleep(0.02)
+            st = self.status()
         outputs = self._open(st)
         return DeployResult(
             self.id, outputs, list(self.history), time.perf_counter() - self._submitted

@@ -1,13 +1,14 @@
 """Direct result pickup: the client fetches a sealed result from the recipient party itself.
 
-A party that finishes a task with outputs for the client seals them to the client's key (as
-always), keeps the ciphertext here for a while, and reports ``done`` to the hub with the result's
-nonce but without the ciphertext; right after, it uploads the ciphertext to the hub, which marks
-the task succeeded only once every upload arrived. The client, on seeing that party's
-``party_done`` event, dials the party's data-plane port with its own certificate and takes the
-ciphertext directly, while the party uploads the hub's copy: the client no longer fetches the
-result through the hub (~30 ms less for an 8 MB result on loopback here). Whatever goes wrong (a
-relay-only party, a firewall, an evicted entry), the client falls back to the hub's copy.
+A party that finishes a task with large outputs for the client (see :func:`worth_picking_up`)
+seals them to the client's key (as always), keeps the ciphertext here for a while, and reports
+``done`` to the hub with the result's nonce but without the ciphertext; right after, it uploads
+the ciphertext, which the hub checks against the nonce and stores (it keeps accepting it for a
+while after the task succeeded). The client, on seeing that party's ``party_done`` event, dials
+the party's data-plane port with its own certificate and takes the ciphertext directly: one raw
+TLS transfer instead of two gRPC hops (party -> hub -> client), about 60 ms less for an 8 MB
+result on loopback here. Whatever goes wrong (a relay-only party, a firewall, an evicted entry),
+the client falls back to the hub's copy.
 
 Only the task's client (its certificate name, checked against the signed manifest) can take a
 result, each at most once; it is authenticated ciphertext sealed to that client's per-task key,

@@ -163,9 +163,13 @@ def _check_outer(res: Any) -> None:
 def test_a_large_result_is_picked_up_from_its_party(client: Client) -> None:
     res = client.run(outer_program(), deadline_s=60)
     _check_outer(res)
-    # the client took alice's sealed result from alice directly, and the hub has its own copy
+    # the client took alice's sealed result from alice directly; the hub gets its own copy
     assert res.picked_up == ("alice",) and res.events[-1].kind == "succeeded"
-    st = client.stub.GetTask(hub_pb2.GetTaskRequest(task_id=res.task_id), timeout=10)
+    get = hub_pb2.GetTaskRequest(task_id=res.task_id)
+    deadline = time.monotonic() + 10
+    while not (st := client.stub.GetTask(get, timeout=10)).results[0].ciphertext:
+        assert time.monotonic() < deadline, "alice never uploaded the hub's copy"
+        time.sleep(0.02)
     assert [r.party for r in st.results] == ["alice"] and len(st.results[0].ciphertext) > 14400
 
 

@@ -253,48 +253,66 @@ def test_restart_keeps_finished_tasks_and_fails_unfinished_ones(ca: Path, tmp_pa
     assert st.reason == "hub restarted while the task was unfinished (the task was running)"
 
 
-def test_a_result_reported_by_nonce_succeeds_once_uploaded(ca: Path, tmp_path: Path) -> None:
+def _done_with_pending(core: HubCore, ca: Path) -> str:
+    """A task whose parties are done, carol having reported her result by nonce only."""
+    online(core, ca)
+    task_id = core.submit(ident(ca, "analyst"), request(ca))
+    accept(core, ca, task_id)
+    pending = task_pb2.EncryptedResult(party="carol", nonce=b"n" * 12, ciphertext=b"")
+    for n in PARTIES:
+        res = [pending] if n == "carol" else []
+        core.report(ident(ca, n), hub_pb2.TaskReport(task_id=task_id, kind="done", results=res))
+    return task_id
+
+
+def _upload(core: HubCore, ca: Path, task_id: str, who: str, nonce: bytes, ct: bytes) -> None:
+    sealed = task_pb2.EncryptedResult(party=who, nonce=nonce, ciphertext=ct)
+    core.report(
+        ident(ca, who), hub_pb2.TaskReport(task_id=task_id, kind="result", results=[sealed])
+    )
+
+
+def test_a_result_reported_by_nonce_is_stored_when_uploaded(ca: Path, tmp_path: Path) -> None:
     """A party may report done with its result's nonce only (the client can take the sealed
-    result from the party directly); the task succeeds when the hub has its own copy."""
+    result from the party directly): the task succeeds when every party is done, and the hub
+    stores the upload that follows."""
     core = hub(ca, tmp_path / "hub.db")
-    online(core, ca)
-    task_id = core.submit(ident(ca, "analyst"), request(ca))
-    accept(core, ca, task_id)
-    pending = task_pb2.EncryptedResult(party="carol", nonce=b"n" * 12, ciphertext=b"")
-    for n in PARTIES:
-        res = [pending] if n == "carol" else []
-        core.report(ident(ca, n), hub_pb2.TaskReport(task_id=task_id, kind="done", results=res))
-    assert core.status(ident(ca, "analyst"), task_id).state == "running"
-    # an upload from another party, or with another nonce, is refused (it fails the task)
-    core.report(
-        ident(ca, "bob"),
-        hub_pb2.TaskReport(task_id=task_id, kind="result", results=[pending]),
-    )
-    assert core.status(ident(ca, "analyst"), task_id).state == "running"  # bob owes nothing
-    sealed = task_pb2.EncryptedResult(party="carol", nonce=b"n" * 12, ciphertext=b"c" * 40)
-    core.report(
-        ident(ca, "carol"), hub_pb2.TaskReport(task_id=task_id, kind="result", results=[sealed])
-    )
+    task_id = _done_with_pending(core, ca)
     st = core.status(ident(ca, "analyst"), task_id)
-    assert st.state == "succeeded"
+    assert st.state == "succeeded" and [(r.party, r.ciphertext) for r in st.results] == [
+        ("carol", b"")
+    ]
+    _upload(core, ca, task_id, "bob", b"n" * 12, b"c" * 40)  # bob owes nothing: ignored
+    _upload(core, ca, task_id, "carol", b"n" * 12, b"c" * 40)
+    st = core.status(ident(ca, "analyst"), task_id)
     assert [(r.party, r.ciphertext) for r in st.results] == [("carol", b"c" * 40)]
+    assert not core._uploads  # nothing more awaited
 
 
-def test_an_upload_that_differs_from_the_report_fails_the_task(ca: Path, tmp_path: Path) -> None:
+def test_an_upload_that_differs_from_the_report_is_refused(ca: Path, tmp_path: Path) -> None:
     core = hub(ca, tmp_path / "hub.db")
-    online(core, ca)
-    task_id = core.submit(ident(ca, "analyst"), request(ca))
-    accept(core, ca, task_id)
-    pending = task_pb2.EncryptedResult(party="carol", nonce=b"n" * 12, ciphertext=b"")
-    for n in PARTIES:
-        res = [pending] if n == "carol" else []
-        core.report(ident(ca, n), hub_pb2.TaskReport(task_id=task_id, kind="done", results=res))
-    other = task_pb2.EncryptedResult(party="carol", nonce=b"m" * 12, ciphertext=b"c" * 40)
-    core.report(
-        ident(ca, "carol"), hub_pb2.TaskReport(task_id=task_id, kind="result", results=[other])
-    )
+    task_id = _done_with_pending(core, ca)
+    _upload(core, ca, task_id, "carol", b"m" * 12, b"c" * 40)  # another nonce
     st = core.status(ident(ca, "analyst"), task_id)
-    assert st.state == "failed" and "does not match the one it reported" in st.reason
+    assert st.state == "succeeded" and st.results[0].ciphertext == b""  # not stored
+    kinds = [(e.kind, e.party) for e in core.store.events(task_id)]
+    assert ("upload_refused", "carol") in kinds
+    _upload(core, ca, task_id, "carol", b"n" * 12, b"c" * 40)  # no second chance
+    assert core.status(ident(ca, "analyst"), task_id).results[0].ciphertext == b""
+
+
+def test_uploads_are_awaited_for_a_bounded_time(
+    ca: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smc.hub import core as core_module
+
+    monkeypatch.setattr(core_module, "UPLOAD_GRACE_S", 0.0)
+    core = hub(ca, tmp_path / "hub.db")
+    task_id = _done_with_pending(core, ca)
+    core.tick()
+    assert not core._uploads
+    _upload(core, ca, task_id, "carol", b"n" * 12, b"c" * 40)  # too late
+    assert core.status(ident(ca, "analyst"), task_id).results[0].ciphertext == b""
 
 
 def test_large_results_are_files_that_survive_a_restart(tmp_path: Path) -> None:
