@@ -71,3 +71,16 @@ def hub_state_bytes(root: Path) -> bytes:
     files = [p for p in sorted(root.glob("hub.db*")) if p.is_file()]
     files += sorted(p for p in (root / "hub.db.results").rglob("*") if p.is_file())
     return b"".join(p.read_bytes() for p in files)
+
+
+def chain_program(parties: tuple[str, ...], rows: int, steps: int) -> smc.Program:
+    """Many dependent rounds (a product, then ``steps`` scalings): long enough to interrupt.
+    Reads column ``visits.cost`` of the first two parties."""
+    p = smc.ProgramBuilder(parties)
+    x = p.input(parties[0], "visits.cost", shape=(rows,)) * p.input(
+        parties[1], "visits.cost", shape=(rows,)
+    )
+    for _ in range(steps):
+        x = x * 0.99
+    p.output("x", x.sum(), to=parties[0])
+    return p.build()

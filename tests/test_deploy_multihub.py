@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import helpers
 import numpy as np
 import pytest
 from smc.hub import pki
@@ -96,14 +97,7 @@ def stats_program() -> smc.Program:
 
 
 def chain_program(steps: int) -> smc.Program:
-    p = smc.ProgramBuilder(PARTIES)
-    x = p.input("alice", "visits.cost", shape=(ROWS,)) * p.input(
-        "bob", "visits.cost", shape=(ROWS,)
-    )
-    for _ in range(steps):
-        x = x * 0.99
-    p.output("x", x.sum(), to="alice")
-    return p.build()
+    return helpers.chain_program(PARTIES, ROWS, steps)
 
 
 def _check_stats(outputs: dict[str, dict[str, np.ndarray]]) -> None:

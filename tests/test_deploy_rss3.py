@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import helpers
 import numpy as np
 import pytest
 from helpers import hub_state_bytes
@@ -112,15 +113,7 @@ def stats_program() -> smc.Program:
 
 
 def chain_program(steps: int) -> smc.Program:
-    """Many dependent rounds: long enough to interrupt."""
-    p = smc.ProgramBuilder(PARTIES)
-    x = p.input("alice", "visits.cost", shape=(ROWS,)) * p.input(
-        "bob", "visits.cost", shape=(ROWS,)
-    )
-    for _ in range(steps):
-        x = x * 0.99
-    p.output("x", x.sum(), to="alice")
-    return p.build()
+    return helpers.chain_program(PARTIES, ROWS, steps)
 
 
 def _started(task: Any) -> None:
