@@ -146,16 +146,15 @@ class Task:
         except grpc.RpcError as exc:
             raise _rpc(f"cancelling task {self.id}", self.client.address, exc) from None
 
-    def _result_parties(self) -> set[str]:
-        """The parties whose results this client takes directly (known when the program is):
-        those forwarding at least ``pickup.PICKUP_MIN_ELEMENTS`` values."""
+    def _result_sizes(self) -> dict[str, int]:
+        """Values each party forwards to this client (empty when the program is unknown)."""
         if self.program is None or not self.manifest.result_key:
-            return set()
+            return {}
         sizes: dict[str, int] = {}
         for o in self.program.outputs:
             for r in o.recipients or self.program.parties:
                 sizes[r] = sizes.get(r, 0) + self.program.nodes[o.node].size
-        return {r for r, n in sizes.items() if pickup.worth_picking_up(n)}
+        return sizes
 
     def _pick_up(self, info: hub_pb2.TaskStatus, party: str) -> task_pb2.EncryptedResult | None:
         endpoint = next((p.endpoint for p in info.participants if p.name == party), "")
@@ -180,7 +179,10 @@ class Task:
         Large results are taken directly from the parties that hold them as soon as they report
         done (smc.party.pickup); otherwise from the hub, whose copy of such a result follows the
         task's success by a few milliseconds (the party uploads it right after reporting)."""
-        expected = self._result_parties() if self.direct_results else set()
+        sizes = self._result_sizes()
+        expected = {r for r, n in sizes.items() if pickup.worth_picking_up(n)}
+        if not self.direct_results:
+            expected = set()
         info: hub_pb2.TaskStatus | None = None
         picked: dict[str, task_pb2.EncryptedResult] = {}
         for ev in self.events():
@@ -193,27 +195,18 @@ class Task:
                 if got is not None:
                     picked[ev.party] = got
         last = self.history[-1].state if self.history else ""
-        if info is not None and expected and set(picked) == expected and last == "succeeded":
-            # every result came from its party: no need to fetch the hub's copies
-            outputs = self._open(
-                hub_pb2.TaskStatus(
-                    participants=info.participants,
-                    announcements=info.announcements,
-                    results=[picked[p] for p in sorted(picked)],
-                )
+        if info is not None and picked and set(picked) == set(sizes) and last == "succeeded":
+            st = hub_pb2.TaskStatus(  # every result came from its party: no hub copy needed
+                state="succeeded", participants=info.participants, announcements=info.announcements
             )
-            return DeployResult(
-                self.id,
-                outputs,
-                list(self.history),
-                time.perf_counter() - self._submitted,
-                tuple(sorted(picked)),
-            )
-        st = self.status()
+        else:
+            st = self.status()
         if st.state != "succeeded":
             raise TaskFailed(self.id, st.state, st.reason)
         until = time.monotonic() + UPLOAD_WAIT_S
-        while missing := sorted(r.party for r in st.results if not r.ciphertext):
+        while missing := sorted(
+            r.party for r in st.results if not r.ciphertext and r.party not in picked
+        ):
             # reported by nonce (offered for direct pickup); the party's upload follows at once
             if time.monotonic() > until:
                 raise TaskFailed(
@@ -224,9 +217,17 @@ class Task:
                 )
             time.sleep(0.02)
             st = self.status()
+        merged = {r.party: r for r in st.results}
+        merged.update(picked)
+        del st.results[:]
+        st.results.extend(merged[p] for p in sorted(merged))
         outputs = self._open(st)
         return DeployResult(
-            self.id, outputs, list(self.history), time.perf_counter() - self._submitted
+            self.id,
+            outputs,
+            list(self.history),
+            time.perf_counter() - self._submitted,
+            tuple(sorted(picked)),
         )
 
     def _open(self, st: hub_pb2.TaskStatus) -> dict[str, dict[str, np.ndarray]]:

@@ -30,7 +30,7 @@ import smc
 
 PARTIES = ("alice", "bob", "carol")
 ROWS = 40
-RECIPIENTS = ["alice", "analyst"]
+RECIPIENTS = ["alice", "carol", "analyst"]
 
 
 def _data(seed: int) -> dict[str, np.ndarray]:
@@ -164,6 +164,21 @@ def test_a_large_result_is_picked_up_from_its_party(client: Client) -> None:
         assert time.monotonic() < deadline, "alice never uploaded the hub's copy"
         time.sleep(0.02)
     assert [r.party for r in st.results] == ["alice"] and len(st.results[0].ciphertext) > 14400
+
+
+def test_large_and_small_results_of_one_task_from_both_paths(client: Client) -> None:
+    """carol's large result comes from carol directly, alice's small one with the hub status."""
+    p = smc.ProgramBuilder(PARTIES)
+    ages = smc.concatenate([p.input(x, "visits.age", shape=(ROWS,)) for x in PARTIES])
+    costs = smc.concatenate([p.input(x, "visits.cost", shape=(ROWS,)) for x in PARTIES])
+    p.output("outer", ages.reshape(3 * ROWS, 1) * costs.reshape(1, 3 * ROWS), to="carol")
+    p.output("mean_age", ages.mean(), to="alice")
+    res = client.run(p.build(), deadline_s=60)
+    assert res.picked_up == ("carol",) and set(res.outputs) == {"alice", "carol"}
+    ages_v = np.concatenate([DATA[x]["age"] for x in PARTIES])
+    costs_v = np.concatenate([DATA[x]["cost"] for x in PARTIES])
+    np.testing.assert_allclose(res["carol"]["outer"], np.outer(ages_v, costs_v), atol=1e-2)
+    assert float(res["alice"]["mean_age"]) == pytest.approx(ages_v.mean(), abs=1e-3)
 
 
 def test_results_come_through_the_hub_without_direct_pickup(client: Client) -> None:
