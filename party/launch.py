@@ -249,9 +249,16 @@ class LocalDeployment:
             self._wait_ready(proc)
 
     def start(self) -> LocalDeployment:
+        """Write the files and start the hubs, then the daemons; if any fails to start, stop
+        the ones already running before raising (``__exit__`` does not run when ``__enter__``
+        raises, so they would outlive the deployment)."""
         self.write()
-        self.start_hubs()
-        self.start_parties()
+        try:
+            self.start_hubs()
+            self.start_parties()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def client(self, name: str | None = None, hub: int = 0) -> Client:

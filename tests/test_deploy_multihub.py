@@ -292,3 +292,19 @@ def test_a_killed_hub_stops_its_tasks_and_the_other_hub_carries_on(
         st = Task(again, doomed.manifest, None, 0.0).status()
         assert st.state == "failed" and "hub restarted" in st.reason
         _check_stats(again.run(stats_program(), deadline_s=60).outputs)
+
+
+def test_a_deployment_that_fails_to_start_leaves_no_process(tmp_path: Path) -> None:
+    """bob's configuration has a key the daemon refuses: start() raises, and the hubs and the
+    daemons already started are stopped (the `with` block's __exit__ never runs then)."""
+    dep = LocalDeployment(
+        tmp_path,
+        {p: _datasets(tmp_path, p) for p in PARTIES},
+        hubs=2,
+        party_extra={"bob": {"no_such_key": 1}},
+    )
+    with pytest.raises(RuntimeError, match="bob exited"):
+        dep.start()
+    assert {"hub", "hub2", "alice", "bob"} <= set(dep.procs)
+    for proc in dep.procs.values():
+        assert proc.popen is not None and proc.popen.poll() is not None, proc.name
