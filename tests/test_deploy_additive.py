@@ -75,31 +75,14 @@ class Recorder(grpc.ServerInterceptor):  # type: ignore[misc]
         if handler is None:
             return None
         self.methods.add(details.method)
-        keep, stream = self._keep, self._stream
-        if handler.unary_unary:
-            fn = handler.unary_unary
-            return grpc.unary_unary_rpc_method_handler(
-                lambda req, ctx: keep(fn(keep(req), ctx)),
-                handler.request_deserializer,
-                handler.response_serializer,
-            )
-        if handler.unary_stream:
-            fn = handler.unary_stream
-            return grpc.unary_stream_rpc_method_handler(
-                lambda req, ctx: stream(fn(keep(req), ctx)),
-                handler.request_deserializer,
-                handler.response_serializer,
-            )
-        if handler.stream_unary:
-            fn = handler.stream_unary
-            return grpc.stream_unary_rpc_method_handler(
-                lambda reqs, ctx: keep(fn(stream(reqs), ctx)),
-                handler.request_deserializer,
-                handler.response_serializer,
-            )
-        fn = handler.stream_stream
-        return grpc.stream_stream_rpc_method_handler(
-            lambda reqs, ctx: stream(fn(stream(reqs), ctx)),
+        kind = ("stream" if handler.request_streaming else "unary") + (
+            "_stream" if handler.response_streaming else "_unary"
+        )
+        fn = getattr(handler, kind)
+        wrap_in = self._stream if handler.request_streaming else self._keep
+        wrap_out = self._stream if handler.response_streaming else self._keep
+        return getattr(grpc, f"{kind}_rpc_method_handler")(
+            lambda req, ctx: wrap_out(fn(wrap_in(req), ctx)),
             handler.request_deserializer,
             handler.response_serializer,
         )
