@@ -33,6 +33,8 @@ log = logging.getLogger("smc.hub")
 
 MAX_PROGRAM_BYTES = 64 << 20
 OFFLINE_AFTER_BEATS = 5  # missed heartbeat intervals before a party counts as offline
+SETTLE_KINDS = ("result", "delivered")  # how a party settles a result reported by nonce only
+DELIVERED = "the client took the result from the party directly; the hub keeps no copy"
 UPLOAD_GRACE_S = 300.0  # how long a succeeded task waits for results reported by nonce only
 
 
@@ -246,8 +248,10 @@ class HubCore:
             for ev in events:
                 seq = ev.seq
                 yield ev
-                if ev.state in TERMINAL:
-                    return
+            if any(ev.state in TERMINAL for ev in events):
+                return  # with what followed the final event so far (result_delivered, ...)
+            if not events and (rec := self.store.get(task_id)) and rec.state in TERMINAL:
+                return  # watched from after its final event: nothing more to wait for
             with self._cond:
                 if not self.store.events(task_id, seq):
                     self._cond.wait(timeout=1.0)
@@ -345,7 +349,7 @@ class HubCore:
             self.registry.heartbeat(party.name, rep.audit_head)
         with self._cond:
             act = self._active.get(rep.task_id)
-            if rep.kind == "result" and act is None:
+            if rep.kind in SETTLE_KINDS and act is None:
                 self._late_upload(party, rep)
                 return
             if act is None or party.name not in act.endpoints:
@@ -379,8 +383,8 @@ class HubCore:
                 act.done.add(party.name)
                 self._event(act.task_id, "party_done", party.name, rep.message, act.state)
                 self._succeed_when_complete(act)
-            elif rep.kind == "result" and act.state == "running" and party.name in act.pending:
-                refusal = self._store_upload(act.task_id, party.name, act.pending, rep)
+            elif rep.kind in SETTLE_KINDS and act.state == "running" and party.name in act.pending:
+                refusal = self._store_upload(act.task_id, party.name, act.pending, rep, act.state)
                 if refusal:
                     self._finish(act.task_id, "failed", refusal)
             elif rep.kind == "failed":
@@ -460,22 +464,36 @@ class HubCore:
             self._finish(act.task_id, "succeeded", "")
 
     def _store_upload(
-        self, task_id: str, name: str, pending: dict[str, bytes], rep: hub_pb2.TaskReport
+        self,
+        task_id: str,
+        name: str,
+        pending: dict[str, bytes],
+        rep: hub_pb2.TaskReport,
+        state: str,
     ) -> str:
-        """Store ``name``'s uploaded result if it is the one it reported; else the refusal."""
+        """Settle ``name``'s result reported by nonce: store the uploaded ciphertext, or record
+        that the client took it from the party directly ("delivered": the hub keeps no copy).
+        Returns the refusal when it is not the result the party reported."""
         r = rep.results[0] if len(rep.results) == 1 else None
-        if r is None or r.party != name or bytes(r.nonce) != pending[name] or not r.ciphertext:
-            return f"party {name!r} uploaded a result that does not match the one it reported"
+        if r is None or r.party != name or bytes(r.nonce) != pending[name]:
+            return f"party {name!r} settled a result that does not match the one it reported"
+        if rep.kind == "delivered":
+            del pending[name]
+            self._event(task_id, "result_delivered", name, DELIVERED, state)
+            return ""
+        if not r.ciphertext:
+            return f"party {name!r} uploaded an empty result"
         self.store.add_result(task_id, r.party, r.nonce, r.ciphertext)
         del pending[name]
         return ""
 
     def _late_upload(self, party: Identity, rep: hub_pb2.TaskReport) -> None:
-        """A sealed result arriving after its task succeeded (caller holds the lock)."""
+        """A result reported by nonce settled after its task succeeded: its upload, or that
+        the client took it directly (caller holds the lock)."""
         waiting = self._uploads.get(rep.task_id)
         if waiting is None or party.name not in waiting[0]:
             return
-        refusal = self._store_upload(rep.task_id, party.name, waiting[0], rep)
+        refusal = self._store_upload(rep.task_id, party.name, waiting[0], rep, "succeeded")
         if refusal:
             del waiting[0][party.name]  # the hub will not hold this result
             self._event(rep.task_id, "upload_refused", party.name, refusal, "succeeded")

@@ -132,6 +132,19 @@ class Task:
                 )
             time.sleep(0.2)
 
+    def _delivered(self) -> set[str]:
+        """Parties whose result the hub records as taken directly by the client (these events
+        follow the task's final one, so :meth:`events` does not show them)."""
+        req = hub_pb2.WatchRequest(task_id=self.id, after_seq=0)
+        try:
+            return {
+                ev.party
+                for ev in self.client.stub.Watch(req, timeout=10)
+                if ev.kind == "result_delivered"
+            }
+        except grpc.RpcError as exc:
+            raise _rpc(f"watching task {self.id}", self.client.address, exc) from None
+
     def status(self) -> hub_pb2.TaskStatus:
         try:
             return self.client.stub.GetTask(hub_pb2.GetTaskRequest(task_id=self.id), timeout=30)
@@ -177,8 +190,8 @@ class Task:
         """Block until the task ends; the decrypted outputs, or :class:`TaskFailed`.
 
         Large results are taken directly from the parties that hold them as soon as they report
-        done (smc.party.pickup); otherwise from the hub, whose copy of such a result follows the
-        task's success by a few milliseconds (the party uploads it right after reporting)."""
+        done (smc.party.pickup); otherwise from the hub, whose copy of such a result follows
+        within seconds when the client has not taken it (the party uploads it then)."""
         sizes = self._result_sizes()
         expected = {r for r, n in sizes.items() if pickup.worth_picking_up(n)}
         if not self.direct_results:
@@ -207,7 +220,15 @@ class Task:
         while missing := sorted(
             r.party for r in st.results if not r.ciphertext and r.party not in picked
         ):
-            # reported by nonce (offered for direct pickup); the party's upload follows at once
+            # reported by nonce (offered for direct pickup): the party uploads it when the
+            # client has not taken it in time (smc.party.pickup), unless a client took it
+            if taken := sorted(set(missing) & self._delivered()):
+                raise TaskFailed(
+                    self.id,
+                    "unavailable",
+                    f"the results of {taken} were already delivered to this task's client "
+                    "directly by their parties; the hub keeps no copy of such results",
+                )
             if time.monotonic() > until:
                 raise TaskFailed(
                     self.id,
@@ -215,7 +236,7 @@ class Task:
                     f"the hub has no copy of the results of {missing} (they were offered for "
                     "direct pickup and never uploaded)",
                 )
-            time.sleep(0.02)
+            time.sleep(0.05)
             st = self.status()
         merged = {r.party: r for r in st.results}
         merged.update(picked)

@@ -140,6 +140,8 @@ class PartyDaemon:
                 self._drop(t, "party shutting down")
         for th in threads:
             th.join(timeout=2.0)
+        if self.pickups is not None:
+            self.pickups.flush()  # results the client has not taken: upload the hub's copies
         for hub in self.hubs:
             hub.stop()
         if self.dataplane is not None:

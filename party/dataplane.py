@@ -30,7 +30,7 @@ import numpy as np
 from google.protobuf.message import DecodeError
 from smc.hub.pki import CertificateError, Credentials
 from smc.hub.tls import peer_identity, ssl_context
-from smc.party.pickup import PickupStore
+from smc.party.pickup import ACK, PickupStore
 from smc.proto.v1 import peer_pb2
 
 from smc.errors import TransportError
@@ -236,8 +236,10 @@ class DataPlaneServer:
         self._read_frames(sock, inbox, sender)
 
     def _serve_pickup(self, sock: ssl.SSLSocket, client: str, hello: peer_pb2.PeerHello) -> None:
-        """A client taking its sealed result (smc.party.pickup): one frame, then close."""
+        """A client taking its sealed result (smc.party.pickup): one frame, its acknowledgement,
+        then close; the result is settled as delivered only when the acknowledgement came."""
         found = None
+        delivered = False
         if (
             self.pickups is not None
             and hello.version == 1
@@ -252,14 +254,17 @@ class DataPlaneServer:
                     extra={"peer": client, "task_id": hello.task_id[:64]},
                 )
                 return
-            nonce, ciphertext = found
             sock.settimeout(HANDSHAKE_TIMEOUT_S * 3)
-            sock.sendall(struct.pack("<Q", len(nonce) + len(ciphertext)) + nonce)
-            sock.sendall(ciphertext)
+            size = len(found.nonce) + len(found.ciphertext)
+            sock.sendall(struct.pack("<Q", size) + found.nonce)
+            sock.sendall(found.ciphertext)
+            delivered = sock.recv(1) == ACK  # the client has all of it
         except (OSError, ssl.SSLError) as exc:
             log.warning("result pickup broke", extra={"peer": client, "error": str(exc)})
         finally:
             _hard_close(sock)
+            if found is not None:
+                found.delivered(delivered)
 
     def _read_frames(self, sock: ssl.SSLSocket, inbox: Inbox, sender: str) -> None:
         head = bytearray(8)

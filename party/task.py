@@ -236,8 +236,30 @@ class TaskRun:
             for link in self._links.values():
                 link.close()
         self.report(report)
-        if self._upload is not None:  # the hub's durable copy, after "done" (smc.party.pickup)
-            self.report(self._upload)
+        if self._upload is not None and self.pickups is not None:
+            # held for the client's direct pickup; the hub gets a copy only if it is not taken
+            self.pickups.hold(self.task_id, self._settle_result(self._upload))
+            self._upload = None
+
+    def _settle_result(self, upload: hub_pb2.TaskReport) -> Callable[[bool], None]:
+        """What to tell the hub once a held result is settled (smc.party.pickup): that the
+        client took it, or the sealed result itself (the hub's copy, the client's fallback)."""
+
+        def settle(delivered: bool) -> None:
+            if delivered:
+                nonce = upload.results[0].nonce
+                log.info("result delivered to the client", extra={"task_id": self.task_id})
+                self.report(
+                    hub_pb2.TaskReport(
+                        task_id=self.task_id,
+                        kind="delivered",
+                        results=[result_pb(self.me, nonce, b"")],
+                    )
+                )
+            else:
+                self.report(upload)
+
+        return settle
 
     def _compute(self) -> hub_pb2.TaskReport:
         transport = self.transport
@@ -402,8 +424,8 @@ class TaskRun:
                 and pickup.worth_picking_up(elements)
                 and self.pickups.put(self.task_id, man.client, nonce, ct)
             ):
-                # "done" carries the nonce only; the client can take the ciphertext from this
-                # party at once, and the upload that follows gives the hub its copy
+                # "done" carries the nonce only; the client takes the ciphertext from this
+                # party, or from the hub's copy if it is not taken in time (smc.party.pickup)
                 sealed.append(result_pb(self.me, nonce, b""))
                 self._upload = hub_pb2.TaskReport(
                     task_id=self.task_id, kind="result", results=[result_pb(self.me, nonce, ct)]

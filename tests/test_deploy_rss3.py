@@ -19,7 +19,7 @@ from helpers import hub_state_bytes
 from smc.hub import pki
 from smc.hub.manifest import Manifest
 from smc.hub.store import now_ms
-from smc.party import HubRequestError, TaskFailed
+from smc.party import HubRequestError, TaskFailed, pickup
 from smc.party.audit import verify
 from smc.party.client import Client
 from smc.party.launch import LocalDeployment
@@ -154,16 +154,25 @@ def _check_outer(res: Any) -> None:
 
 
 def test_a_large_result_is_picked_up_from_its_party(client: Client) -> None:
-    res = client.run(outer_program(), deadline_s=60)
+    task = client.submit(outer_program(), deadline_s=60)
+    res = task.wait()
     _check_outer(res)
-    # the client took alice's sealed result from alice directly; the hub gets its own copy
+    # the client took alice's sealed result from alice directly, and the hub keeps no copy
     assert res.picked_up == ("alice",) and res.events[-1].kind == "succeeded"
     get = hub_pb2.GetTaskRequest(task_id=res.task_id)
     deadline = time.monotonic() + 10
-    while not (st := client.stub.GetTask(get, timeout=10)).results[0].ciphertext:
-        assert time.monotonic() < deadline, "alice never uploaded the hub's copy"
+    while "result_delivered" not in [e.kind for e in client.stub.Watch(_watch(res.task_id))]:
+        assert time.monotonic() < deadline, "alice never told the hub the result was delivered"
         time.sleep(0.02)
-    assert [r.party for r in st.results] == ["alice"] and len(st.results[0].ciphertext) > 14400
+    time.sleep(pickup.PICKUP_HOLD_S + 0.5)  # nor does alice upload it later
+    st = client.stub.GetTask(get, timeout=10)
+    assert [(r.party, r.ciphertext) for r in st.results] == [("alice", b"")]
+    with pytest.raises(TaskFailed, match="already delivered to this task's client"):
+        task.wait()  # the result is gone from everywhere but the first wait's answer
+
+
+def _watch(task_id: str) -> hub_pb2.WatchRequest:
+    return hub_pb2.WatchRequest(task_id=task_id, after_seq=0)
 
 
 def test_large_and_small_results_of_one_task_from_both_paths(client: Client) -> None:
@@ -184,13 +193,13 @@ def test_large_and_small_results_of_one_task_from_both_paths(client: Client) -> 
 def test_results_come_through_the_hub_without_direct_pickup(client: Client) -> None:
     task = client.submit(outer_program(), deadline_s=60)
     task.direct_results = False
-    res = task.wait()
+    res = task.wait()  # alice uploads the hub's copy once her hold runs out
     assert res.picked_up == () and res.events[-1].kind == "succeeded"
+    assert res.seconds > pickup.PICKUP_HOLD_S
     _check_outer(res)
 
 
 def test_only_the_task_client_can_pick_up_a_result(dep: LocalDeployment, client: Client) -> None:
-    from smc.party import pickup
     from smc.party.dataplane import client_context
 
     task = client.submit(outer_program(), deadline_s=60)

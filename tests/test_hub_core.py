@@ -265,11 +265,11 @@ def _done_with_pending(core: HubCore, ca: Path) -> str:
     return task_id
 
 
-def _upload(core: HubCore, ca: Path, task_id: str, who: str, nonce: bytes, ct: bytes) -> None:
+def _upload(
+    core: HubCore, ca: Path, task_id: str, who: str, nonce: bytes, ct: bytes, kind: str = "result"
+) -> None:
     sealed = task_pb2.EncryptedResult(party=who, nonce=nonce, ciphertext=ct)
-    core.report(
-        ident(ca, who), hub_pb2.TaskReport(task_id=task_id, kind="result", results=[sealed])
-    )
+    core.report(ident(ca, who), hub_pb2.TaskReport(task_id=task_id, kind=kind, results=[sealed]))
 
 
 def test_a_result_reported_by_nonce_is_stored_when_uploaded(ca: Path, tmp_path: Path) -> None:
@@ -299,6 +299,29 @@ def test_an_upload_that_differs_from_the_report_is_refused(ca: Path, tmp_path: P
     assert ("upload_refused", "carol") in kinds
     _upload(core, ca, task_id, "carol", b"n" * 12, b"c" * 40)  # no second chance
     assert core.status(ident(ca, "analyst"), task_id).results[0].ciphertext == b""
+
+
+def test_a_result_the_client_took_directly_is_recorded_and_never_stored(
+    ca: Path, tmp_path: Path
+) -> None:
+    core = hub(ca, tmp_path / "hub.db")
+    task_id = _done_with_pending(core, ca)
+    _upload(core, ca, task_id, "carol", b"m" * 12, b"", kind="delivered")  # not her nonce
+    assert ("upload_refused", "carol") in [(e.kind, e.party) for e in core.store.events(task_id)]
+    task_id = _done_with_pending(core, ca)
+    _upload(core, ca, task_id, "carol", b"n" * 12, b"", kind="delivered")
+    assert not core._uploads  # nothing more awaited
+    events = core.store.events(task_id)
+    assert (events[-1].kind, events[-1].party, events[-1].state) == (
+        "result_delivered",
+        "carol",
+        "succeeded",
+    )
+    _upload(core, ca, task_id, "carol", b"n" * 12, b"c" * 40)  # settled already: not stored
+    assert core.status(ident(ca, "analyst"), task_id).results[0].ciphertext == b""
+    # a watcher sees what followed the final event (this is how a client learns of it)
+    seen = list(core.watch(ident(ca, "analyst"), task_id, 0, lambda: True))
+    assert [e.kind for e in seen[-2:]] == ["succeeded", "result_delivered"]
 
 
 def test_uploads_are_awaited_for_a_bounded_time(
