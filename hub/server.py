@@ -7,11 +7,9 @@ are refused, running calls get a grace period, the task store is closed).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import queue
 import signal
 import threading
 from collections.abc import Iterator, Sequence
@@ -25,7 +23,7 @@ from smc.hub import logs
 from smc.hub.config import HubConfig
 from smc.hub.core import HubCore, HubError
 from smc.hub.pki import Credentials, Identity, verify_cert
-from smc.hub.relay import Tap
+from smc.hub.relay import RelayServer, Tap
 from smc.hub.store import SqliteTaskStore
 from smc.hub.tls import caller, server_credentials, server_options
 from smc.proto.v1 import hub_pb2, hub_pb2_grpc
@@ -49,8 +47,9 @@ def _abort(context: grpc.ServicerContext, exc: HubError) -> NoReturn:
 
 
 class HubServicer(hub_pb2_grpc.HubServicer):  # type: ignore[misc]
-    def __init__(self, core: HubCore) -> None:
+    def __init__(self, core: HubCore, relay_port: int = 0) -> None:
         self.core = core
+        self.relay_port = relay_port  # announced to parties when they register
 
     def _who(self, context: grpc.ServicerContext) -> tuple[Identity, bytes]:
         ident, pem = caller(context, self.core.ca_pem)
@@ -122,9 +121,11 @@ class HubServicer(hub_pb2_grpc.HubServicer):  # type: ignore[misc]
     ) -> hub_pb2.RegisterReply:
         ident, pem = self._who(context)
         try:
-            return self.core.register(ident, pem, request)
+            reply = self.core.register(ident, pem, request)
         except HubError as exc:
             _abort(context, exc)
+        reply.relay_port = self.relay_port
+        return reply
 
     def Attach(
         self, request: hub_pb2.AttachRequest, context: grpc.ServicerContext
@@ -160,41 +161,6 @@ class HubServicer(hub_pb2_grpc.HubServicer):  # type: ignore[misc]
         self.core.report(self._party(context), request)
         return hub_pb2.Ack()
 
-    def Relay(
-        self, request_iterator: Iterator[hub_pb2.RelayFrame], context: grpc.ServicerContext
-    ) -> Iterator[hub_pb2.RelayFrame]:
-        ident = self._party(context)
-        relay = self.core.relay
-        gen, outbox = relay.open(ident.name)
-
-        def pump() -> None:
-            try:
-                for frame in request_iterator:
-                    refusal = relay.forward(ident.name, frame)
-                    if refusal is not None:
-                        relay.error_to(ident.name, frame.task_id, frame.peer, refusal)
-            except grpc.RpcError:
-                pass
-            finally:
-                _put_end(outbox)
-
-        context.add_callback(lambda: _put_end(outbox))
-        threading.Thread(target=pump, daemon=True, name=f"relay-{ident.name}").start()
-        try:
-            while True:
-                item = outbox.get()
-                if item is None:
-                    return
-                yield item
-        finally:
-            relay.close(ident.name, gen)
-
-
-def _put_end(q: Any) -> None:
-    # a full queue means the consumer is gone or will see the closed stream anyway
-    with contextlib.suppress(queue.Full):
-        q.put_nowait(None)
-
 
 class HubServer:
     """A running hub: build, ``start()``, then ``stop()`` (also used in-process by tests)."""
@@ -224,7 +190,8 @@ class HubServer:
             options=server_options(),
             interceptors=list(interceptors),
         )
-        hub_pb2_grpc.add_HubServicer_to_server(HubServicer(self.core), self.server)
+        self.relay = RelayServer(self.core.relay, self.creds, config.relay_address)
+        hub_pb2_grpc.add_HubServicer_to_server(HubServicer(self.core, self.relay.port), self.server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.port = self.server.add_secure_port(config.listen, server_credentials(self.creds))
@@ -244,16 +211,21 @@ class HubServer:
 
     def start(self) -> None:
         self.server.start()
+        self.relay.start()
         self._ticker.start()
         for service in ("", "smc.v1.Hub"):
             self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
-        log.info("hub listening", extra={"address": self.address, "hub": self.core.name})
+        log.info(
+            "hub listening",
+            extra={"address": self.address, "hub": self.core.name, "relay_port": self.relay.port},
+        )
 
     def stop(self, grace: float = 5.0) -> None:
         log.info("hub draining", extra={"grace_s": grace})
         self.health.enter_graceful_shutdown()
         self._stop.set()
         self.server.stop(grace).wait()
+        self.relay.stop()
         self.store.close()
         log.info("hub stopped")
 

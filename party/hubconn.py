@@ -106,9 +106,7 @@ class HubConnection:
             try:
                 reply = self.stub.Register(self._register(), timeout=CALL_TIMEOUT_S)
                 self.interval = max(0.2, reply.heartbeat_interval_s)
-                relay = RelayStream(self.stub, lambda frame: self._on_relay(self, frame))
-                relay.start()
-                self.relay = relay
+                self.relay = self._open_relay(reply.relay_port)
                 call = self.stub.Attach(hub_pb2.AttachRequest())
                 self._attach_call = call
                 log.info("attached to hub", extra={"hub": self.address})
@@ -130,6 +128,27 @@ class HubConnection:
                     self.relay.stop()
             self._stop.wait(backoff)
             backoff = min(2.0, backoff * 2)
+
+    def _open_relay(self, port: int) -> RelayStream | None:
+        """The relay connections to this hub's relay port (on the host dialled for gRPC). A
+        party whose peers it can all dial works without them, so a failure is logged and the
+        next reconnection tries again."""
+        if not port:
+            log.warning("the hub announced no relay port", extra={"hub": self.address})
+            return None
+        host = self.address.rpartition(":")[0]
+        relay = RelayStream(
+            f"{host}:{port}", self._creds, self.server_name, lambda f: self._on_relay(self, f)
+        )
+        try:
+            relay.start()
+        except (OSError, ssl.SSLError, CertificateError) as exc:
+            log.warning(
+                "cannot open the relay connections",
+                extra={"hub": self.address, "port": port, "error": str(exc)},
+            )
+            return None
+        return relay
 
     def _beats(self) -> None:
         last = 0.0

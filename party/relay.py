@@ -1,87 +1,133 @@
 """Frames relayed through the hub, end-to-end encrypted between the two parties.
 
-A party daemon keeps one ``Relay`` stream open to each hub. Sending a transport frame to a peer
+A party daemon keeps two raw mTLS connections to each hub's relay port (see ``smc.hub.relay``):
+"up" for its chunks, "down" for the chunks relayed to it. Sending a transport frame to a peer
 that cannot be dialled directly splits it into chunks of at most :data:`CHUNK` bytes, each sealed
 with the pair's direction key (:class:`~smc.party.keyex.ChunkSealer`); the hub forwards the
-ciphertext to the peer's stream, naming the sender from the sender's certificate. The receiver
-opens the chunks strictly in sequence and reassembles the frame onto the task's inbox.
+ciphertext to the peer's "down" connection, naming the sender from the sender's certificate. The
+receiver opens the chunks strictly in sequence and reassembles the frame onto the task's inbox.
 
 What the hub sees: task id, sender, receiver, sequence numbers and sizes. Not the content.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import queue
+import socket
+import ssl
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import grpc
-from smc.party.dataplane import Inbox, PeerGone
+from smc.hub.pki import CertificateError, Credentials, verify_cert
+from smc.hub.relay import (
+    RelayWireError,
+    hard_close,
+    read_chunk,
+    wake,
+    write_chunk,
+    write_hello,
+)
+from smc.party.dataplane import Inbox, PeerGone, client_context
 from smc.party.keyex import ChunkOpener, ChunkSealer, KeyExchangeError
-from smc.proto.v1 import hub_pb2, hub_pb2_grpc
+from smc.proto.v1 import hub_pb2
 
 from smc.errors import TransportError
 
 log = logging.getLogger("smc.party.relay")
 
 CHUNK = 1 << 20
-OUTBOX_CHUNKS = 64
+CONNECT_TIMEOUT_S = 10.0
+
+
+def _dial(address: str, creds: Credentials, hub_name: str | None, direction: str) -> ssl.SSLSocket:
+    """One relay connection to the hub at ``address`` (its relay port), checked to present a
+    *hub* certificate of this CA (named ``hub_name`` when given)."""
+    host, _, port = address.rpartition(":")
+    raw = socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S)
+    try:
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock: ssl.SSLSocket = client_context(creds).wrap_socket(raw)
+    except (OSError, ssl.SSLError):
+        hard_close(raw)
+        raise
+    try:
+        der = sock.getpeercert(binary_form=True)
+        if not der:
+            raise CertificateError(f"{address} presented no certificate")
+        verify_cert(ssl.DER_cert_to_PEM_cert(der).encode("ascii"), creds.ca_pem, "hub", hub_name)
+        write_hello(sock, direction)
+        sock.settimeout(None)
+    except BaseException:
+        hard_close(sock)
+        raise
+    return sock
 
 
 class RelayStream:
-    """One party's long-lived ``Relay`` stream to one hub."""
+    """One party's relay connections to one hub: ``send`` on "up", ``on_frame`` from "down"."""
 
     def __init__(
-        self, stub: hub_pb2_grpc.HubStub, on_frame: Callable[[hub_pb2.RelayFrame], None]
+        self,
+        address: str,
+        creds: Credentials,
+        hub_name: str | None,
+        on_frame: Callable[[hub_pb2.RelayFrame], None],
     ) -> None:
-        self._stub = stub
+        self._address = address
+        self._creds = creds
+        self._hub_name = hub_name
         self._on_frame = on_frame
-        self._outbox: queue.Queue[hub_pb2.RelayFrame | None] = queue.Queue(OUTBOX_CHUNKS)
-        self._call: grpc.Future | None = None
+        self._up: ssl.SSLSocket | None = None
+        self._down: ssl.SSLSocket | None = None
+        self._lock = threading.Lock()  # one sender at a time on "up"
         self._thread: threading.Thread | None = None
         self.broken = threading.Event()
 
     def start(self) -> None:
-        call = self._stub.Relay(self._requests())
-        self._call = call
+        """Open both connections; raises OSError, ssl.SSLError or CertificateError."""
+        self._down = _dial(self._address, self._creds, self._hub_name, "down")
+        try:
+            self._up = _dial(self._address, self._creds, self._hub_name, "up")
+        except BaseException:
+            hard_close(self._down)
+            raise
         self._thread = threading.Thread(
-            target=self._read, args=(call,), daemon=True, name="relay-in"
+            target=self._read, args=(self._down,), daemon=True, name="relay-in"
         )
         self._thread.start()
 
-    def _requests(self) -> Iterator[hub_pb2.RelayFrame]:
-        yield hub_pb2.RelayFrame()  # opens the stream at the hub even before the first frame
-        while True:
-            item = self._outbox.get()
-            if item is None:
-                return
-            yield item
-
-    def _read(self, call: Iterator[hub_pb2.RelayFrame]) -> None:
+    def _read(self, sock: ssl.SSLSocket) -> None:
         try:
-            for frame in call:
-                self._on_frame(frame)
-        except grpc.RpcError as exc:
-            if exc.code() != grpc.StatusCode.CANCELLED:
-                log.warning("relay stream ended", extra={"error": str(exc.details())})
+            while (chunk := read_chunk(sock)) is not None:
+                header, payload = chunk
+                header.payload = payload
+                self._on_frame(header)
+        except (OSError, ssl.SSLError, RelayWireError) as exc:
+            if not self.broken.is_set():
+                log.warning("relay connection ended", extra={"error": str(exc)})
         finally:
             self.broken.set()
+            hard_close(sock)
 
-    def send(self, frame: hub_pb2.RelayFrame, timeout: float | None) -> None:
-        if self.broken.is_set():
-            raise TransportError("the relay stream to the hub is down")
-        try:
-            self._outbox.put(frame, timeout=timeout)
-        except queue.Full:
-            raise TransportError("the hub relay did not accept frames in time") from None
+    def send(self, header: hub_pb2.RelayFrame, payload: bytes, timeout: float | None) -> None:
+        if self.broken.is_set() or self._up is None:
+            raise TransportError("the relay connection to the hub is down")
+        with self._lock:
+            try:
+                self._up.settimeout(timeout)
+                write_chunk(self._up, header, payload)
+            except (OSError, ssl.SSLError) as exc:
+                self.broken.set()
+                raise TransportError(f"the hub relay did not take the chunk: {exc}") from None
 
     def stop(self) -> None:
-        with contextlib.suppress(queue.Full):
-            self._outbox.put_nowait(None)
-        if self._call is not None:
-            self._call.cancel()
+        self.broken.set()
+        if self._down is not None:
+            wake(self._down)  # the reader closes it
+        if self._up is not None:
+            wake(self._up)
+            with self._lock:
+                hard_close(self._up)
 
 
 class RelayLink:
@@ -111,9 +157,8 @@ class RelayLink:
                 last = end == total
                 seq, ct = self._sealer.seal(frame[pos:end], last)
                 self._stream.send(
-                    hub_pb2.RelayFrame(
-                        task_id=self._task_id, peer=self.peer, seq=seq, last=last, payload=ct
-                    ),
+                    hub_pb2.RelayFrame(task_id=self._task_id, peer=self.peer, seq=seq, last=last),
+                    ct,
                     self._timeout(),
                 )
                 pos = end

@@ -368,17 +368,16 @@ def test_relay_refuses_oversized_chunks_and_foreign_links(ca: Path, tmp_path: Pa
     core = hub(ca, tmp_path / "hub.db")
     online(core, ca)
     task_id = core.submit(ident(ca, "analyst"), request(ca))
-    frame = hub_pb2.RelayFrame(task_id=task_id, peer="bob", seq=0, payload=b"x" * 64)
-    assert "is not running" in str(core.relay.forward("alice", frame))  # offered, not started yet
+    header = hub_pb2.RelayFrame(task_id=task_id, peer="bob", seq=0)
+    # offered, not started yet
+    assert "is not running" in str(core.relay.forward("alice", header, b"x" * 64))
     accept(core, ca, task_id)
     _, outbox = core.relay.open("bob")
-    assert core.relay.forward("alice", frame) is None
+    assert core.relay.forward("alice", header, b"x" * 64) is None
     delivered = outbox.get_nowait()
-    assert delivered is not None and delivered.peer == "alice"  # the hub stamps the sender
-    big = hub_pb2.RelayFrame(task_id=task_id, peer="bob", seq=1, payload=b"x" * (MAX_PAYLOAD + 1))
-    assert "above the" in str(core.relay.forward("alice", big))
-    assert "not a link" in str(
-        core.relay.forward(
-            "alice", hub_pb2.RelayFrame(task_id=task_id, peer="mallory", seq=0, payload=b"x")
-        )
-    )
+    assert delivered is not None
+    assert delivered[0].peer == "alice" and delivered[1] == b"x" * 64  # the hub stamps the sender
+    assert core.relay.forward("alice", header, b"x" * MAX_PAYLOAD) is None  # a chunk and its tag
+    assert "above the" in str(core.relay.forward("alice", header, b"x" * (MAX_PAYLOAD + 1)))
+    mallory = hub_pb2.RelayFrame(task_id=task_id, peer="mallory", seq=0)
+    assert "not a link" in str(core.relay.forward("alice", mallory, b"x"))

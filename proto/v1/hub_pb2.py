@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from smc.proto.v1 import task_pb2 as smc_dot_proto_dot_v1_dot_task__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16smc/proto/v1/hub.proto\x12\x06smc.v1\x1a\x17smc/proto/v1/task.proto\"\x05\n\x03\x41\x63k\"[\n\rSubmitRequest\x12(\n\x08manifest\x18\x01 \x01(\x0b\x32\x16.smc.v1.SignedManifest\x12 \n\x07program\x18\x02 \x01(\x0b\x32\x0f.smc.v1.Program\"\x1e\n\x0bSubmitReply\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"2\n\x0cWatchRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x11\n\tafter_seq\x18\x02 \x01(\x03\"w\n\tTaskEvent\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x03\x12\x0f\n\x07time_ms\x18\x03 \x01(\x03\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\r\n\x05party\x18\x05 \x01(\t\x12\x0f\n\x07message\x18\x06 \x01(\t\x12\r\n\x05state\x18\x07 \x01(\t\"!\n\x0eGetTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"\xe7\x01\n\nTaskStatus\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12)\n\x0cparticipants\x18\x04 \x03(\x0b\x32\x13.smc.v1.Participant\x12+\n\rannouncements\x18\x05 \x03(\x0b\x32\x14.smc.v1.Announcement\x12(\n\x07results\x18\x06 \x03(\x0b\x32\x17.smc.v1.EncryptedResult\x12\x12\n\ncreated_ms\x18\x07 \x01(\x03\x12\x13\n\x0b\x66inished_ms\x18\x08 \x01(\x03\"0\n\rCancelRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x14\n\x12ListPartiesRequest\"q\n\tPartyInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x03 \x01(\t\x12\x0e\n\x06online\x18\x04 \x01(\x08\x12\x10\n\x08\x64\x61tasets\x18\x05 \x03(\t\x12\x14\n\x0clast_seen_ms\x18\x06 \x01(\x03\"6\n\x10ListPartiesReply\x12\"\n\x07parties\x18\x01 \x03(\x0b\x32\x11.smc.v1.PartyInfo\"V\n\x0fRegisterRequest\x12\x10\n\x08\x65ndpoint\x18\x01 \x01(\t\x12\x10\n\x08\x64\x61tasets\x18\x02 \x03(\t\x12\x0e\n\x06suites\x18\x03 \x03(\t\x12\x0f\n\x07version\x18\x04 \x01(\t\"?\n\rRegisterReply\x12\x1c\n\x14heartbeat_interval_s\x18\x01 \x01(\x01\x12\x10\n\x08hub_name\x18\x02 \x01(\t\"\x0f\n\rAttachRequest\"\x93\x01\n\tTaskOffer\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12(\n\x08manifest\x18\x02 \x01(\x0b\x32\x16.smc.v1.SignedManifest\x12 \n\x07program\x18\x03 \x01(\x0b\x32\x0f.smc.v1.Program\x12)\n\x0cparticipants\x18\x04 \x03(\x0b\x32\x13.smc.v1.Participant\"I\n\tTaskStart\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12+\n\rannouncements\x18\x02 \x03(\x0b\x32\x14.smc.v1.Announcement\"-\n\nTaskCancel\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x87\x01\n\x0cPartyCommand\x12\"\n\x05offer\x18\x01 \x01(\x0b\x32\x11.smc.v1.TaskOfferH\x00\x12\"\n\x05start\x18\x02 \x01(\x0b\x32\x11.smc.v1.TaskStartH\x00\x12$\n\x06\x63\x61ncel\x18\x03 \x01(\x0b\x32\x12.smc.v1.TaskCancelH\x00\x42\t\n\x07\x63ommand\"7\n\x10HeartbeatRequest\x12\x0f\n\x07running\x18\x01 \x03(\t\x12\x12\n\naudit_head\x18\x02 \x01(\t\"$\n\x0eHeartbeatReply\x12\x12\n\nregistered\x18\x01 \x01(\x08\"j\n\x0bOfferAnswer\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x63\x63\x65pt\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12*\n\x0c\x61nnouncement\x18\x04 \x01(\x0b\x32\x14.smc.v1.Announcement\"\x9e\x01\n\nTaskReport\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x0e\n\x06rounds\x18\x04 \x01(\x03\x12\x12\n\nbytes_sent\x18\x05 \x01(\x03\x12(\n\x07results\x18\x06 \x03(\x0b\x32\x17.smc.v1.EncryptedResult\x12\x12\n\naudit_head\x18\x07 \x01(\t\"f\n\nRelayFrame\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0c\n\x04peer\x18\x02 \x01(\t\x12\x0b\n\x03seq\x18\x03 \x01(\x04\x12\x0c\n\x04last\x18\x04 \x01(\x08\x12\x0f\n\x07payload\x18\x05 \x01(\x0c\x12\r\n\x05\x65rror\x18\x06 \x01(\t2\xd9\x04\n\x03Hub\x12\x34\n\x06Submit\x12\x15.smc.v1.SubmitRequest\x1a\x13.smc.v1.SubmitReply\x12\x32\n\x05Watch\x12\x14.smc.v1.WatchRequest\x1a\x11.smc.v1.TaskEvent0\x01\x12\x35\n\x07GetTask\x12\x16.smc.v1.GetTaskRequest\x1a\x12.smc.v1.TaskStatus\x12,\n\x06\x43\x61ncel\x12\x15.smc.v1.CancelRequest\x1a\x0b.smc.v1.Ack\x12\x43\n\x0bListParties\x12\x1a.smc.v1.ListPartiesRequest\x1a\x18.smc.v1.ListPartiesReply\x12:\n\x08Register\x12\x17.smc.v1.RegisterRequest\x1a\x15.smc.v1.RegisterReply\x12\x37\n\x06\x41ttach\x12\x15.smc.v1.AttachRequest\x1a\x14.smc.v1.PartyCommand0\x01\x12=\n\tHeartbeat\x12\x18.smc.v1.HeartbeatRequest\x1a\x16.smc.v1.HeartbeatReply\x12*\n\x06\x41nswer\x12\x13.smc.v1.OfferAnswer\x1a\x0b.smc.v1.Ack\x12)\n\x06Report\x12\x12.smc.v1.TaskReport\x1a\x0b.smc.v1.Ack\x12\x33\n\x05Relay\x12\x12.smc.v1.RelayFrame\x1a\x12.smc.v1.RelayFrame(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16smc/proto/v1/hub.proto\x12\x06smc.v1\x1a\x17smc/proto/v1/task.proto\"\x05\n\x03\x41\x63k\"[\n\rSubmitRequest\x12(\n\x08manifest\x18\x01 \x01(\x0b\x32\x16.smc.v1.SignedManifest\x12 \n\x07program\x18\x02 \x01(\x0b\x32\x0f.smc.v1.Program\"\x1e\n\x0bSubmitReply\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"2\n\x0cWatchRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x11\n\tafter_seq\x18\x02 \x01(\x03\"w\n\tTaskEvent\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x03\x12\x0f\n\x07time_ms\x18\x03 \x01(\x03\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\r\n\x05party\x18\x05 \x01(\t\x12\x0f\n\x07message\x18\x06 \x01(\t\x12\r\n\x05state\x18\x07 \x01(\t\"!\n\x0eGetTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"\xe7\x01\n\nTaskStatus\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12)\n\x0cparticipants\x18\x04 \x03(\x0b\x32\x13.smc.v1.Participant\x12+\n\rannouncements\x18\x05 \x03(\x0b\x32\x14.smc.v1.Announcement\x12(\n\x07results\x18\x06 \x03(\x0b\x32\x17.smc.v1.EncryptedResult\x12\x12\n\ncreated_ms\x18\x07 \x01(\x03\x12\x13\n\x0b\x66inished_ms\x18\x08 \x01(\x03\"0\n\rCancelRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x14\n\x12ListPartiesRequest\"q\n\tPartyInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x03 \x01(\t\x12\x0e\n\x06online\x18\x04 \x01(\x08\x12\x10\n\x08\x64\x61tasets\x18\x05 \x03(\t\x12\x14\n\x0clast_seen_ms\x18\x06 \x01(\x03\"6\n\x10ListPartiesReply\x12\"\n\x07parties\x18\x01 \x03(\x0b\x32\x11.smc.v1.PartyInfo\"V\n\x0fRegisterRequest\x12\x10\n\x08\x65ndpoint\x18\x01 \x01(\t\x12\x10\n\x08\x64\x61tasets\x18\x02 \x03(\t\x12\x0e\n\x06suites\x18\x03 \x03(\t\x12\x0f\n\x07version\x18\x04 \x01(\t\"S\n\rRegisterReply\x12\x1c\n\x14heartbeat_interval_s\x18\x01 \x01(\x01\x12\x10\n\x08hub_name\x18\x02 \x01(\t\x12\x12\n\nrelay_port\x18\x03 \x01(\r\"\x0f\n\rAttachRequest\"\x93\x01\n\tTaskOffer\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12(\n\x08manifest\x18\x02 \x01(\x0b\x32\x16.smc.v1.SignedManifest\x12 \n\x07program\x18\x03 \x01(\x0b\x32\x0f.smc.v1.Program\x12)\n\x0cparticipants\x18\x04 \x03(\x0b\x32\x13.smc.v1.Participant\"I\n\tTaskStart\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12+\n\rannouncements\x18\x02 \x03(\x0b\x32\x14.smc.v1.Announcement\"-\n\nTaskCancel\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x87\x01\n\x0cPartyCommand\x12\"\n\x05offer\x18\x01 \x01(\x0b\x32\x11.smc.v1.TaskOfferH\x00\x12\"\n\x05start\x18\x02 \x01(\x0b\x32\x11.smc.v1.TaskStartH\x00\x12$\n\x06\x63\x61ncel\x18\x03 \x01(\x0b\x32\x12.smc.v1.TaskCancelH\x00\x42\t\n\x07\x63ommand\"7\n\x10HeartbeatRequest\x12\x0f\n\x07running\x18\x01 \x03(\t\x12\x12\n\naudit_head\x18\x02 \x01(\t\"$\n\x0eHeartbeatReply\x12\x12\n\nregistered\x18\x01 \x01(\x08\"j\n\x0bOfferAnswer\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x63\x63\x65pt\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12*\n\x0c\x61nnouncement\x18\x04 \x01(\x0b\x32\x14.smc.v1.Announcement\"\x9e\x01\n\nTaskReport\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x0e\n\x06rounds\x18\x04 \x01(\x03\x12\x12\n\nbytes_sent\x18\x05 \x01(\x03\x12(\n\x07results\x18\x06 \x03(\x0b\x32\x17.smc.v1.EncryptedResult\x12\x12\n\naudit_head\x18\x07 \x01(\t\"0\n\nRelayHello\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x11\n\tdirection\x18\x02 \x01(\t\"f\n\nRelayFrame\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0c\n\x04peer\x18\x02 \x01(\t\x12\x0b\n\x03seq\x18\x03 \x01(\x04\x12\x0c\n\x04last\x18\x04 \x01(\x08\x12\x0f\n\x07payload\x18\x05 \x01(\x0c\x12\r\n\x05\x65rror\x18\x06 \x01(\t2\xa4\x04\n\x03Hub\x12\x34\n\x06Submit\x12\x15.smc.v1.SubmitRequest\x1a\x13.smc.v1.SubmitReply\x12\x32\n\x05Watch\x12\x14.smc.v1.WatchRequest\x1a\x11.smc.v1.TaskEvent0\x01\x12\x35\n\x07GetTask\x12\x16.smc.v1.GetTaskRequest\x1a\x12.smc.v1.TaskStatus\x12,\n\x06\x43\x61ncel\x12\x15.smc.v1.CancelRequest\x1a\x0b.smc.v1.Ack\x12\x43\n\x0bListParties\x12\x1a.smc.v1.ListPartiesRequest\x1a\x18.smc.v1.ListPartiesReply\x12:\n\x08Register\x12\x17.smc.v1.RegisterRequest\x1a\x15.smc.v1.RegisterReply\x12\x37\n\x06\x41ttach\x12\x15.smc.v1.AttachRequest\x1a\x14.smc.v1.PartyCommand0\x01\x12=\n\tHeartbeat\x12\x18.smc.v1.HeartbeatRequest\x1a\x16.smc.v1.HeartbeatReply\x12*\n\x06\x41nswer\x12\x13.smc.v1.OfferAnswer\x1a\x0b.smc.v1.Ack\x12)\n\x06Report\x12\x12.smc.v1.TaskReport\x1a\x0b.smc.v1.Ackb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -57,27 +57,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REGISTERREQUEST']._serialized_start=876
   _globals['_REGISTERREQUEST']._serialized_end=962
   _globals['_REGISTERREPLY']._serialized_start=964
-  _globals['_REGISTERREPLY']._serialized_end=1027
-  _globals['_ATTACHREQUEST']._serialized_start=1029
-  _globals['_ATTACHREQUEST']._serialized_end=1044
-  _globals['_TASKOFFER']._serialized_start=1047
-  _globals['_TASKOFFER']._serialized_end=1194
-  _globals['_TASKSTART']._serialized_start=1196
-  _globals['_TASKSTART']._serialized_end=1269
-  _globals['_TASKCANCEL']._serialized_start=1271
-  _globals['_TASKCANCEL']._serialized_end=1316
-  _globals['_PARTYCOMMAND']._serialized_start=1319
-  _globals['_PARTYCOMMAND']._serialized_end=1454
-  _globals['_HEARTBEATREQUEST']._serialized_start=1456
-  _globals['_HEARTBEATREQUEST']._serialized_end=1511
-  _globals['_HEARTBEATREPLY']._serialized_start=1513
-  _globals['_HEARTBEATREPLY']._serialized_end=1549
-  _globals['_OFFERANSWER']._serialized_start=1551
-  _globals['_OFFERANSWER']._serialized_end=1657
-  _globals['_TASKREPORT']._serialized_start=1660
-  _globals['_TASKREPORT']._serialized_end=1818
-  _globals['_RELAYFRAME']._serialized_start=1820
-  _globals['_RELAYFRAME']._serialized_end=1922
-  _globals['_HUB']._serialized_start=1925
-  _globals['_HUB']._serialized_end=2526
+  _globals['_REGISTERREPLY']._serialized_end=1047
+  _globals['_ATTACHREQUEST']._serialized_start=1049
+  _globals['_ATTACHREQUEST']._serialized_end=1064
+  _globals['_TASKOFFER']._serialized_start=1067
+  _globals['_TASKOFFER']._serialized_end=1214
+  _globals['_TASKSTART']._serialized_start=1216
+  _globals['_TASKSTART']._serialized_end=1289
+  _globals['_TASKCANCEL']._serialized_start=1291
+  _globals['_TASKCANCEL']._serialized_end=1336
+  _globals['_PARTYCOMMAND']._serialized_start=1339
+  _globals['_PARTYCOMMAND']._serialized_end=1474
+  _globals['_HEARTBEATREQUEST']._serialized_start=1476
+  _globals['_HEARTBEATREQUEST']._serialized_end=1531
+  _globals['_HEARTBEATREPLY']._serialized_start=1533
+  _globals['_HEARTBEATREPLY']._serialized_end=1569
+  _globals['_OFFERANSWER']._serialized_start=1571
+  _globals['_OFFERANSWER']._serialized_end=1677
+  _globals['_TASKREPORT']._serialized_start=1680
+  _globals['_TASKREPORT']._serialized_end=1838
+  _globals['_RELAYHELLO']._serialized_start=1840
+  _globals['_RELAYHELLO']._serialized_end=1888
+  _globals['_RELAYFRAME']._serialized_start=1890
+  _globals['_RELAYFRAME']._serialized_end=1992
+  _globals['_HUB']._serialized_start=1995
+  _globals['_HUB']._serialized_end=2543
 # @@protoc_insertion_point(module_scope)

@@ -124,12 +124,14 @@ class RegisterRequest(_message.Message):
     def __init__(self, endpoint: _Optional[str] = ..., datasets: _Optional[_Iterable[str]] = ..., suites: _Optional[_Iterable[str]] = ..., version: _Optional[str] = ...) -> None: ...
 
 class RegisterReply(_message.Message):
-    __slots__ = ("heartbeat_interval_s", "hub_name")
+    __slots__ = ("heartbeat_interval_s", "hub_name", "relay_port")
     HEARTBEAT_INTERVAL_S_FIELD_NUMBER: _ClassVar[int]
     HUB_NAME_FIELD_NUMBER: _ClassVar[int]
+    RELAY_PORT_FIELD_NUMBER: _ClassVar[int]
     heartbeat_interval_s: float
     hub_name: str
-    def __init__(self, heartbeat_interval_s: _Optional[float] = ..., hub_name: _Optional[str] = ...) -> None: ...
+    relay_port: int
+    def __init__(self, heartbeat_interval_s: _Optional[float] = ..., hub_name: _Optional[str] = ..., relay_port: _Optional[int] = ...) -> None: ...
 
 class AttachRequest(_message.Message):
     __slots__ = ()
@@ -216,6 +218,14 @@ class TaskReport(_message.Message):
     results: _containers.RepeatedCompositeFieldContainer[_task_pb2.EncryptedResult]
     audit_head: str
     def __init__(self, task_id: _Optional[str] = ..., kind: _Optional[str] = ..., message: _Optional[str] = ..., rounds: _Optional[int] = ..., bytes_sent: _Optional[int] = ..., results: _Optional[_Iterable[_Union[_task_pb2.EncryptedResult, _Mapping]]] = ..., audit_head: _Optional[str] = ...) -> None: ...
+
+class RelayHello(_message.Message):
+    __slots__ = ("version", "direction")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    DIRECTION_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    direction: str
+    def __init__(self, version: _Optional[int] = ..., direction: _Optional[str] = ...) -> None: ...
 
 class RelayFrame(_message.Message):
     __slots__ = ("task_id", "peer", "seq", "last", "payload", "error")

@@ -84,11 +84,6 @@ class HubStub:
                 request_serializer=smc_dot_proto_dot_v1_dot_hub__pb2.TaskReport.SerializeToString,
                 response_deserializer=smc_dot_proto_dot_v1_dot_hub__pb2.Ack.FromString,
                 _registered_method=True)
-        self.Relay = channel.stream_stream(
-                '/smc.v1.Hub/Relay',
-                request_serializer=smc_dot_proto_dot_v1_dot_hub__pb2.RelayFrame.SerializeToString,
-                response_deserializer=smc_dot_proto_dot_v1_dot_hub__pb2.RelayFrame.FromString,
-                _registered_method=True)
 
 
 class HubServicer:
@@ -156,12 +151,6 @@ class HubServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def Relay(self, request_iterator, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
 
 def add_HubServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -214,11 +203,6 @@ def add_HubServicer_to_server(servicer, server):
                     servicer.Report,
                     request_deserializer=smc_dot_proto_dot_v1_dot_hub__pb2.TaskReport.FromString,
                     response_serializer=smc_dot_proto_dot_v1_dot_hub__pb2.Ack.SerializeToString,
-            ),
-            'Relay': grpc.stream_stream_rpc_method_handler(
-                    servicer.Relay,
-                    request_deserializer=smc_dot_proto_dot_v1_dot_hub__pb2.RelayFrame.FromString,
-                    response_serializer=smc_dot_proto_dot_v1_dot_hub__pb2.RelayFrame.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -491,33 +475,6 @@ class Hub:
             '/smc.v1.Hub/Report',
             smc_dot_proto_dot_v1_dot_hub__pb2.TaskReport.SerializeToString,
             smc_dot_proto_dot_v1_dot_hub__pb2.Ack.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def Relay(request_iterator,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.stream_stream(
-            request_iterator,
-            target,
-            '/smc.v1.Hub/Relay',
-            smc_dot_proto_dot_v1_dot_hub__pb2.RelayFrame.SerializeToString,
-            smc_dot_proto_dot_v1_dot_hub__pb2.RelayFrame.FromString,
             options,
             channel_credentials,
             insecure,
