@@ -11,12 +11,14 @@ JSON values, checked by the builder (an unknown or mistyped parameter is refused
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from typing import Any
 
 from smc.circuits import registry
 
+from smc.api import build_budget
 from smc.errors import SmcError
 from smc.ir import Program
 
@@ -67,8 +69,14 @@ def rebuild(name: str, params: dict[str, Any]) -> Program:
 
 
 def verify(name: str, params: dict[str, Any], program: Program) -> str:
-    """``name`` when building it with ``params`` gives exactly ``program``; raises otherwise."""
-    rebuilt = rebuild(name, params)
+    """``name`` when building it with ``params`` gives exactly ``program``; raises otherwise.
+
+    The rebuild may create no more nodes and constant elements than ``program`` has (it must
+    equal it): parameters claimed only to make this party build a huge program are refused
+    as soon as the rebuild passes those counts."""
+    consts = sum(math.prod(n.shape) for n in program.nodes if n.op == "const")
+    with build_budget(len(program.nodes), consts):
+        rebuilt = rebuild(name, params)
     if rebuilt.hash != program.hash:
         raise CircuitError(
             f"program {program.hash[:12]}… is not circuit {name!r} with {_short(params)} "

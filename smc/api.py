@@ -24,7 +24,9 @@ Who learns what: only the recipients of an output learn it, and only that output
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -35,6 +37,35 @@ from smc.errors import ProgramError
 from smc.ir import Node, Output, Program, encode_const, infer, parse_index
 
 Operand = "SecureArray | int | float | np.ndarray | Sequence[Any]"
+
+
+_budget = threading.local()
+
+
+@contextmanager
+def build_budget(nodes: int, const_elements: int) -> Iterator[None]:
+    """Let the builders on this thread create at most ``nodes`` nodes and constants of at most
+    ``const_elements`` elements in all, else :class:`ProgramError`. A party rebuilding a claimed
+    library circuit uses the received program's own counts: the rebuild must equal that program,
+    so it never needs more, and parameters that would make it build far more are cut short."""
+    saved = getattr(_budget, "left", None)
+    _budget.left = [nodes, const_elements]
+    try:
+        yield
+    finally:
+        _budget.left = saved
+
+
+def _spend(nodes: int, elements: int) -> None:
+    left: list[int] | None = getattr(_budget, "left", None)
+    if left is None:
+        return
+    if nodes > left[0]:
+        raise ProgramError("the program being built exceeds its node budget")
+    if elements > left[1]:
+        raise ProgramError("the program being built exceeds its budget of constant elements")
+    left[0] -= nodes
+    left[1] -= elements
 
 
 class ProgramBuilder:
@@ -62,6 +93,7 @@ class ProgramBuilder:
             if a.builder is not self:
                 raise ProgramError("cannot mix arrays from two different programs")
         attrs = attrs or {}
+        _spend(1, 0)
         nodes = [self._nodes[a.id] for a in args]
         typed = infer(op, nodes, attrs, self.parties, f"node {len(self._nodes)} ({op})")
         node = Node(
@@ -98,6 +130,7 @@ class ProgramBuilder:
         2^-frac_bits instead of degrading as |c| shrinks (1/3000 would otherwise carry a 0.8%
         error at 16 bits)."""
         arr = np.asarray(value)
+        _spend(0, arr.size)  # before encoding it (a budgeted build stops here)
         if dtype is None:
             dtype = "int" if arr.dtype.kind in "iub" else "fixed"
         if arr.dtype.kind not in "iubf":

@@ -483,9 +483,14 @@ def test_false_or_missing_circuit_claims_are_refused(rss3: Client) -> None:
         {"parties": PARTIES, "left": "alice", "right": "bob", "n_left": 10, "n_right": 8},
     )
     binds = _bind({"ids": ("customers", ("id",))}, ["alice", "bob"])
-    wrong = {**built.params, "n_right": 9}  # the parameters do not rebuild this program
+    wrong = {**built.params, "n_right": 7}  # the parameters do not rebuild this program
     with pytest.raises(TaskFailed, match=r"is not circuit 'join.intersection_size' with"):
         rss3.run(built.program, bindings=binds, circuit=(built.circuit, wrong), deadline_s=30)
+    # parameters that would have each party build a far larger program stop at the size of
+    # the program received (the rebuild must equal it)
+    huge = {**built.params, "n_right": 10**7}
+    with pytest.raises(TaskFailed, match=r"exceeds its budget of constant elements"):
+        rss3.run(built.program, bindings=binds, circuit=(built.circuit, huge), deadline_s=30)
     with pytest.raises(TaskFailed, match=r"unknown circuit 'join.everything'"):
         rss3.run(built.program, bindings=binds, circuit=("join.everything", {}), deadline_s=30)
     with pytest.raises(TaskFailed, match=r"the task claims no library circuit"):

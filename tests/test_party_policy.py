@@ -11,6 +11,7 @@ from smc.hub.manifest import Binding, Manifest, ManifestError
 from smc.party import circuits, config, datasets, policy
 
 import smc
+from smc.api import build_budget
 
 PARTIES = ("alice", "bob", "carol")
 HEAD = '[party]\nname = "a"\nhubs = ["h:1"]\ncert="c"\nkey="k"\nca="ca"\n'
@@ -201,6 +202,25 @@ def test_policy_by_circuit_name(tmp_path: Path) -> None:
         circuits.verify("no_such_circuit", {}, program)
     with pytest.raises(circuits.CircuitError, match="not a circuit name"):
         circuits.verify("os.system", {}, program)
+
+
+def test_a_circuit_claim_cannot_make_the_party_build_more_than_the_program() -> None:
+    """The rebuild stops as soon as it passes the received program's node count (or its
+    constant elements): a claim's parameters cannot make a party build an arbitrarily large
+    program. A matching claim still verifies under the same budget."""
+    from smc.party.demo import build_program
+
+    tiny = smc.ProgramBuilder(["alice", "bob", "carol"])
+    tiny.output("s", tiny.input("alice", "x", shape=(3,)).sum(), to="alice")
+    with pytest.raises(circuits.CircuitError, match="node budget"):
+        circuits.verify("hospital_stats", {"rows": 3}, tiny.build())
+    with (
+        build_budget(nodes=100, const_elements=2),
+        pytest.raises(smc.ProgramError, match="constant elements"),
+    ):
+        smc.ProgramBuilder(["alice"]).const(np.ones(10**7))  # refused before encoding
+    program = build_program(3)
+    assert circuits.verify("hospital_stats", {"rows": 3}, program) == "hospital_stats"
 
 
 def test_client_allow_list() -> None:
