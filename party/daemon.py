@@ -25,7 +25,7 @@ from smc.hub.tls import server_credentials, server_options
 from smc.party import datasets
 from smc.party.audit import AuditLog
 from smc.party.config import PartyConfig
-from smc.party.dataplane import DataPlaneServer
+from smc.party.dataplane import DataPlaneServer, LinkPool
 from smc.party.hubconn import HubConnection
 from smc.party.pickup import PickupStore
 from smc.party.task import TaskRun
@@ -53,6 +53,7 @@ class PartyDaemon:
             )
         self.dataplane: DataPlaneServer | None = None
         self.endpoint = ""
+        self.links = LinkPool(self.creds)  # direct links to peers, kept across tasks
         self.pickups: PickupStore | None = None
         if config.listen:
             host, _, port = config.listen.rpartition(":")
@@ -140,6 +141,7 @@ class PartyDaemon:
                 self._drop(t, "party shutting down")
         for th in threads:
             th.join(timeout=2.0)
+        self.links.close()  # each peer hears the goodbye: no task of theirs lost a frame
         if self.pickups is not None:
             self.pickups.flush()  # results the client has not taken: upload the hub's copies
         for hub in self.hubs:
@@ -249,6 +251,7 @@ class PartyDaemon:
             audit=self.audit.append,
             origin=hub,
             pickups=self.pickups,
+            links=self.links,
         )
         with self._lock:
             seen = self._seen(spec.task_id)

@@ -7,6 +7,14 @@ sender is an endpoint of that task; then a reader thread moves each frame with o
 fresh buffer and onto the task's :class:`Inbox`. Frames relayed by the hub arrive on the same
 inbox (see :mod:`smc.party.relay`), so the executor never knows which path a frame took.
 
+A party daemon keeps its links: :class:`LinkPool` holds one multiplexed link per peer (hello
+version 2, no task), reused by every task with that peer, whose frames carry the task id (8-byte
+length, 16-byte task id, then the bytes). That saves each task its TLS handshakes (about 15 ms
+per task on two shared cores). Version 1 links (one per task and peer, the task named in the
+hello) remain for tools and tests. A multiplexed link that ends without its goodbye header
+fails every open task that has the sender as a peer; frames for a task that is not (or no
+longer) open here, or whose peers do not include the sender, are discarded.
+
 Why raw TLS rather than gRPC streams: measured on loopback here, a gRPC bidi round trip costs
 about 310 us against 35 us for a TLS socket, at equal or better throughput for 16 MiB frames
 (docs/deployment.md, bench/bench_deploy.py). MPC protocols are round-bound, so latency wins.
@@ -18,6 +26,7 @@ import contextlib
 import functools
 import logging
 import queue
+import select
 import socket
 import ssl
 import struct
@@ -40,6 +49,8 @@ log = logging.getLogger("smc.party.dataplane")
 HELLO_MAX = 4096
 HANDSHAKE_TIMEOUT_S = 10.0
 DEFAULT_MAX_FRAME = 256 << 20
+MUX_HEAD = struct.Struct("<Q16s")  # frame length, task id (16 bytes: 32 hex characters)
+GOODBYE = (1 << 64) - 1  # a length that ends a multiplexed link cleanly
 
 
 @dataclass
@@ -120,6 +131,7 @@ class DataPlaneServer:
         self._sock.settimeout(0.5)
         self._inboxes: dict[str, Inbox] = {}
         self._conns: dict[str, list[socket.socket]] = {}
+        self._mux: set[socket.socket] = set()  # multiplexed links (no task of their own)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(
@@ -140,7 +152,7 @@ class DataPlaneServer:
         else:
             self._sock.close()
         with self._lock:
-            conns = [c for cs in self._conns.values() for c in cs]
+            conns = [c for cs in self._conns.values() for c in cs] + list(self._mux)
         for c in conns:
             _wake(c)  # each reader thread closes its own socket when it returns
 
@@ -211,6 +223,9 @@ class DataPlaneServer:
         if ident.role == "client":
             self._serve_pickup(sock, ident.name, hello)
             return
+        if hello.version == 2:
+            self._serve_mux(sock, ident.name, hello)
+            return
         sender = hello.sender
         with self._lock:
             inbox = self._inboxes.get(hello.task_id)
@@ -234,6 +249,80 @@ class DataPlaneServer:
             return
         sock.settimeout(None)
         self._read_frames(sock, inbox, sender)
+
+    def _serve_mux(self, sock: ssl.SSLSocket, name: str, hello: peer_pb2.PeerHello) -> None:
+        """A peer's multiplexed link: frames of any task it shares with this party."""
+        reason = None
+        if name != hello.sender:
+            reason = f"certificate of {name!r} claims to be {hello.sender!r}"
+        elif hello.receiver != self.creds.identity.name:
+            reason = f"a link for {hello.receiver!r}, not {self.creds.identity.name!r}"
+        elif hello.task_id:
+            reason = "a multiplexed link names no task"
+        if reason is not None:
+            log.warning("refused a data-plane link", extra={"peer": name, "error": reason})
+            _hard_close(sock)
+            return
+        with self._lock:
+            if self._stop.is_set():
+                _hard_close(sock)
+                return
+            self._mux.add(sock)
+        sock.settimeout(None)
+        try:
+            self._read_mux(sock, name)
+        finally:
+            with self._lock:
+                self._mux.discard(sock)
+            _hard_close(sock)
+
+    def _read_mux(self, sock: ssl.SSLSocket, sender: str) -> None:
+        head = bytearray(MUX_HEAD.size)
+        hv = memoryview(head)
+        try:
+            while True:
+                if not _recv_exact(sock, hv):
+                    self._sender_gone(
+                        sender, f"peer {sender!r} closed its link (it stopped or failed)"
+                    )
+                    return
+                size, tid = MUX_HEAD.unpack(head)
+                if size == GOODBYE:
+                    return  # closed on purpose, between tasks
+                if size > self.max_frame_bytes:
+                    self._sender_gone(
+                        sender,
+                        f"peer {sender!r} sent a frame of {size} bytes, above the limit "
+                        f"{self.max_frame_bytes}",
+                    )
+                    return
+                frame = np.empty(size, dtype=np.uint8)
+                if size and not _recv_exact(sock, frame.data):
+                    self._sender_gone(
+                        sender, f"peer {sender!r} disconnected in the middle of a frame"
+                    )
+                    return
+                with self._lock:
+                    inbox = self._inboxes.get(tid.hex())
+                if inbox is None or sender not in inbox.peers:
+                    log.warning(
+                        "discarded a frame",
+                        extra={"peer": sender, "task_id": tid.hex(), "bytes": size},
+                    )
+                    continue
+                inbox.put(sender, frame)
+        except (OSError, ssl.SSLError) as exc:
+            self._sender_gone(sender, f"link from peer {sender!r} broke: {exc}")
+
+    def _sender_gone(self, sender: str, reason: str) -> None:
+        """A multiplexed link ended abnormally: every open task with that peer may have lost a
+        frame, so each is told (its receive raises ``reason``)."""
+        if self._stop.is_set():
+            return
+        with self._lock:
+            inboxes = [i for i in self._inboxes.values() if sender in i.peers]
+        for inbox in inboxes:
+            inbox.put(sender, PeerGone(reason))
 
     def _serve_pickup(self, sock: ssl.SSLSocket, client: str, hello: peer_pb2.PeerHello) -> None:
         """A client taking its sealed result (smc.party.pickup): one frame, its acknowledgement,
@@ -344,24 +433,8 @@ class DirectLink:
     ) -> DirectLink:
         """Connect to ``peer`` at ``endpoint``; raises TransportError (the caller may fall back to
         the relay) when it is unreachable or its certificate is not ``peer``'s."""
-        host, _, port = endpoint.rpartition(":")
-        try:
-            raw = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
-            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock = client_context(creds).wrap_socket(raw)
-            ident = peer_identity(sock, creds.ca_pem)
-            if ident.name != peer:
-                _hard_close(sock)
-                raise TransportError(
-                    f"{endpoint} presented the certificate of {ident.name!r}, not {peer!r}"
-                )
-            hello = peer_pb2.PeerHello(version=1, task_id=task_id, sender=me, receiver=peer)
-            body = hello.SerializeToString()
-            sock.sendall(struct.pack("<I", len(body)) + body)
-            sock.settimeout(None)
-        except (OSError, ssl.SSLError, CertificateError, ValueError) as exc:
-            raise TransportError(f"cannot reach {peer!r} at {endpoint}: {exc}") from None
-        return cls(sock, peer)
+        hello = peer_pb2.PeerHello(version=1, task_id=task_id, sender=me, receiver=peer)
+        return cls(_dial(creds, endpoint, hello, timeout), peer)
 
     def send(self, frame: memoryview) -> None:
         try:
@@ -377,6 +450,148 @@ class DirectLink:
         _wake(self._sock)
         with self._lock, contextlib.suppress(OSError):
             self._sock.close()
+
+
+def _dial(
+    creds: Credentials, endpoint: str, hello: peer_pb2.PeerHello, timeout: float
+) -> ssl.SSLSocket:
+    """A TLS connection to ``hello.receiver`` at ``endpoint``, checked and greeted; raises
+    TransportError (the caller may fall back to the relay) when it is unreachable or its
+    certificate is not the receiver's."""
+    host, _, port = endpoint.rpartition(":")
+    peer = hello.receiver
+    try:
+        raw = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock = client_context(creds).wrap_socket(raw)
+        ident = peer_identity(sock, creds.ca_pem)
+        if ident.name != peer:
+            _hard_close(sock)
+            raise TransportError(
+                f"{endpoint} presented the certificate of {ident.name!r}, not {peer!r}"
+            )
+        body = hello.SerializeToString()
+        sock.sendall(struct.pack("<I", len(body)) + body)
+        sock.settimeout(None)
+    except (OSError, ssl.SSLError, CertificateError, ValueError) as exc:
+        raise TransportError(f"cannot reach {peer!r} at {endpoint}: {exc}") from None
+    return sock
+
+
+class SharedLink:
+    """One multiplexed link to a peer (hello version 2), shared by every task with it."""
+
+    def __init__(self, sock: ssl.SSLSocket, peer: str) -> None:
+        self._sock = sock
+        self.peer = peer
+        self._lock = threading.Lock()
+        self.broken = False
+
+    def send(self, tid: bytes, frame: memoryview) -> None:
+        with self._lock:
+            if self.broken:
+                raise TransportError(f"link to {self.peer!r} broke")
+            try:
+                self._sock.sendall(MUX_HEAD.pack(frame.nbytes, tid))
+                self._sock.sendall(frame)
+            except (OSError, ssl.SSLError) as exc:
+                self.broken = True
+                raise TransportError(f"link to {self.peer!r} broke: {exc}") from None
+
+    def alive(self) -> bool:
+        """Still usable: the peer never writes on this link, so anything readable means it
+        closed or reset it (a restarted daemon, an idle timeout somewhere on the path)."""
+        if self.broken:
+            return False
+        try:
+            readable, _, _ = select.select([self._sock], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return not readable
+
+    def abort(self) -> None:
+        """Unblock a send stuck on a dead peer (from any thread); the link is dropped."""
+        self.broken = True
+        _wake(self._sock)
+
+    def close(self) -> None:
+        """End the link on purpose: the goodbye header tells the peer no task lost a frame."""
+        with self._lock:
+            if not self.broken:
+                with contextlib.suppress(OSError, ssl.SSLError):
+                    self._sock.settimeout(1.0)
+                    self._sock.sendall(MUX_HEAD.pack(GOODBYE, bytes(16)))
+            self.broken = True
+            _hard_close(self._sock)
+
+
+class TaskLink:
+    """One task's sending half towards one peer, over that peer's :class:`SharedLink`."""
+
+    def __init__(self, shared: SharedLink, task_id: str) -> None:
+        self._shared = shared
+        self._tid = bytes.fromhex(task_id)
+        self.peer = shared.peer
+        self._sending = False
+
+    def send(self, frame: memoryview) -> None:
+        self._sending = True
+        try:
+            self._shared.send(self._tid, frame)
+        finally:
+            self._sending = False
+
+    def close(self) -> None:
+        """The task is done with the link; if one of its sends is still blocked (a cancel or the
+        deadline, on a stalled peer), the shared link is aborted to unblock it."""
+        if self._sending:
+            self._shared.abort()
+
+
+class LinkPool:
+    """A daemon's multiplexed links, one per peer and endpoint, dialled on first use."""
+
+    def __init__(self, creds: Credentials) -> None:
+        self._creds = creds
+        self._links: dict[tuple[str, str], SharedLink] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def link(self, peer: str, endpoint: str, task_id: str, timeout: float) -> TaskLink:
+        """``task_id``'s link to ``peer``; raises TransportError when it cannot be reached."""
+        key = (peer, endpoint)
+        with self._lock:
+            shared = self._links.get(key)
+            if shared is not None and not shared.alive():
+                del self._links[key]
+                stale, shared = shared, None
+                threading.Thread(target=stale.close, daemon=True).start()
+        if shared is None:
+            hello = peer_pb2.PeerHello(
+                version=2, task_id="", sender=self._creds.identity.name, receiver=peer
+            )
+            fresh = SharedLink(_dial(self._creds, endpoint, hello, timeout), peer)
+            with self._lock:
+                closed = self._closed
+                shared = self._links.get(key)
+                if shared is None and not closed:
+                    self._links[key] = shared = fresh
+            if shared is not fresh:  # another task dialled the same peer meanwhile, or stopping
+                fresh.close()
+            if shared is None:
+                raise TransportError("the daemon is stopping")
+        return TaskLink(shared, task_id)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            links, self._links = list(self._links.values()), {}
+        for shared in links:
+            shared.close()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._links)
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.01) -> bool:

@@ -28,7 +28,7 @@ import numpy as np
 from smc.hub.pki import Credentials
 from smc.hub.store import now_ms
 from smc.party import circuits, contrib, datasets, keyex, pickup, policy, results
-from smc.party.dataplane import DataPlaneServer, DirectLink, Inbox, PeerGone
+from smc.party.dataplane import DataPlaneServer, DirectLink, Inbox, LinkPool, PeerGone
 from smc.party.offer import Prepared, Refusal, check_offer
 from smc.party.pickup import PickupStore
 from smc.party.relay import RelayLink, RelayReceiver, RelayStream
@@ -95,6 +95,7 @@ class TaskRun:
     _cancelled: str | None = None
     _executor: Executor | None = None  # set while computing; read by the progress reporter
     pickups: PickupStore | None = None  # sealed results the client may take directly
+    links: LinkPool | None = None  # the daemon's links to its peers, reused across tasks
     _upload: hub_pb2.TaskReport | None = None  # the sealed result, sent after "done"
 
     @property
@@ -380,6 +381,13 @@ class TaskRun:
         endpoint = self.spec.participants[peer].endpoint
         if self.spec.manifest.data_plane == "direct" and endpoint:
             try:
+                if self.links is not None:
+                    return self.links.link(
+                        peer,
+                        endpoint,
+                        self.task_id,
+                        timeout=min(DIAL_TIMEOUT_S, max(0.1, self._deadline_left())),
+                    )
                 return DirectLink.dial(
                     self.creds,
                     endpoint,

@@ -15,10 +15,18 @@ import pytest
 from smc.hub import pki
 from smc.hub.tls import ssl_context
 from smc.party import keyex, results
-from smc.party.dataplane import DataPlaneServer, DirectLink, Inbox, PeerGone
+from smc.party.dataplane import (
+    MUX_HEAD,
+    DataPlaneServer,
+    DirectLink,
+    Inbox,
+    LinkPool,
+    PeerGone,
+    wait_for,
+)
 from smc.party.relay import RelayReceiver
 from smc.party.transport import PeerTransport
-from smc.proto.v1 import hub_pb2
+from smc.proto.v1 import hub_pb2, peer_pb2
 
 import smc
 from smc.config import FixedPointConfig, SessionConfig
@@ -187,6 +195,129 @@ def test_malformed_hello_and_truncated_frame(keys: dict[str, pki.Credentials], b
     link.close()
     gone = inbox.get("alice", 10.0)
     assert isinstance(gone, PeerGone) and "in the middle of a frame" in gone.reason
+
+
+# ----------------------------------------------------------------- multiplexed links (LinkPool)
+
+OTHER = "8" * 32
+
+
+def test_a_pooled_link_serves_every_task_with_that_peer(
+    keys: dict[str, pki.Credentials], bob
+) -> None:  # type: ignore[no-untyped-def]
+    server, inbox = bob
+    other = Inbox(OTHER, "bob", ("alice",))
+    server.open(other)
+    pool = LinkPool(keys["alice"])
+    one = pool.link("bob", _endpoint(server), TASK, timeout=5)
+    two = pool.link("bob", _endpoint(server), OTHER, timeout=5)
+    assert len(pool) == 1 and wait_for(lambda: len(server._mux) == 1, 5)  # one TLS link for both
+    time.sleep(0.1)
+    assert len(server._mux) == 1
+    big = np.arange(300_000, dtype=np.uint64).tobytes()
+    one.send(memoryview(b"first"))
+    two.send(memoryview(big))
+    one.send(memoryview(b""))
+    assert bytes(memoryview(inbox.get("alice", 10.0))) == b"first"  # type: ignore[arg-type]
+    assert bytes(memoryview(inbox.get("alice", 10.0))) == b""  # type: ignore[arg-type]
+    assert bytes(memoryview(other.get("alice", 10.0))) == big  # type: ignore[arg-type]
+    one.close()  # the task is done: the shared link stays
+    two.send(memoryview(b"still"))
+    assert bytes(memoryview(other.get("alice", 10.0))) == b"still"  # type: ignore[arg-type]
+    pool.close()  # with its goodbye: no open task hears of it
+    assert wait_for(lambda: not server._mux, 5)
+    with pytest.raises(TransportError):
+        inbox.get("alice", 0.3)
+    server.close(OTHER)
+
+
+def test_pooled_frames_for_other_tasks_are_discarded(keys: dict[str, pki.Credentials], bob) -> None:  # type: ignore[no-untyped-def]
+    """Frames for a task that is not open here, or that the sender is not a peer of, never reach
+    an inbox; the link goes on carrying the others."""
+    server, inbox = bob
+    theirs = Inbox(OTHER, "bob", ("carol",))  # alice is not a peer of this task
+    server.open(theirs)
+    pool = LinkPool(keys["alice"])
+    pool.link("bob", _endpoint(server), "0" * 32, timeout=5).send(memoryview(b"unknown task"))
+    pool.link("bob", _endpoint(server), OTHER, timeout=5).send(memoryview(b"not my task"))
+    pool.link("bob", _endpoint(server), TASK, timeout=5).send(memoryview(b"mine"))
+    assert bytes(memoryview(inbox.get("alice", 10.0))) == b"mine"  # type: ignore[arg-type]
+    with pytest.raises(TransportError):
+        theirs.get("carol", 0.3)
+    assert theirs.frames_in == 0
+    pool.close()
+    server.close(OTHER)
+
+
+def test_a_pooled_link_that_breaks_fails_the_open_tasks_with_that_peer(
+    keys: dict[str, pki.Credentials], bob
+) -> None:  # type: ignore[no-untyped-def]
+    server, inbox = bob
+    unrelated = Inbox(OTHER, "bob", ("carol",))
+    server.open(unrelated)
+    pool = LinkPool(keys["alice"])
+    link = pool.link("bob", _endpoint(server), TASK, timeout=5)
+    shared = link._shared
+    shared._sock.sendall(MUX_HEAD.pack(1000, bytes.fromhex(TASK)) + b"x" * 10)  # then dies
+    shared.abort()
+    gone = inbox.get("alice", 10.0)
+    assert isinstance(gone, PeerGone) and "in the middle of a frame" in gone.reason
+    with pytest.raises(TransportError):  # a task without alice hears nothing
+        unrelated.get("carol", 0.3)
+    with pytest.raises(TransportError, match="broke"):
+        link.send(memoryview(b"late"))
+    fresh = pool.link("bob", _endpoint(server), TASK, timeout=5)  # a dead link is replaced
+    assert fresh._shared is not shared
+    pool.close()
+    server.close(OTHER)
+
+
+def test_a_pooled_oversized_frame_fails_the_tasks_with_that_peer(
+    keys: dict[str, pki.Credentials], bob
+) -> None:  # type: ignore[no-untyped-def]
+    server, inbox = bob
+    pool = LinkPool(keys["alice"])
+    link = pool.link("bob", _endpoint(server), TASK, timeout=5)
+    link._shared._sock.sendall(MUX_HEAD.pack(5 << 20, bytes.fromhex(TASK)))  # limit: 4 MiB
+    gone = inbox.get("alice", 10.0)
+    assert isinstance(gone, PeerGone) and "above the limit" in gone.reason
+    pool.close()
+
+
+def test_a_pool_redials_a_peer_that_restarted(keys: dict[str, pki.Credentials]) -> None:
+    first = DataPlaneServer(keys["bob"], "127.0.0.1", 0)
+    first.start()
+    port = first.port
+    pool = LinkPool(keys["alice"])
+    old = pool.link("bob", f"127.0.0.1:{port}", TASK, timeout=5)
+    first.stop()  # bob's daemon goes away: its side of the link closes
+    assert wait_for(lambda: not old._shared.alive(), 5)
+    again = DataPlaneServer(keys["bob"], "127.0.0.1", port)
+    again.start()
+    inbox = Inbox(TASK, "bob", ("alice",))
+    again.open(inbox)
+    new = pool.link("bob", f"127.0.0.1:{port}", TASK, timeout=5)
+    assert new._shared is not old._shared
+    new.send(memoryview(b"hello again"))
+    assert bytes(memoryview(inbox.get("alice", 10.0))) == b"hello again"  # type: ignore[arg-type]
+    pool.close()
+    again.stop()
+
+
+def test_multiplexed_hellos_are_checked(keys: dict[str, pki.Credentials], bob) -> None:  # type: ignore[no-untyped-def]
+    server, _ = bob
+    for hello in (
+        peer_pb2.PeerHello(version=2, task_id="", sender="carol", receiver="bob"),  # not alice
+        peer_pb2.PeerHello(version=2, task_id="", sender="alice", receiver="carol"),  # not bob
+        peer_pb2.PeerHello(version=2, task_id=TASK, sender="alice", receiver="bob"),  # a task
+    ):
+        s = _raw_tls(keys["alice"], server)
+        body = hello.SerializeToString()
+        s.sendall(struct.pack("<I", len(body)) + body)
+        s.settimeout(5)
+        assert s.recv(1) == b""  # refused: the listener hung up
+        s.close()
+    assert not server._mux
 
 
 def _session(keys: dict[str, pki.Credentials], program: smc.Program, duplicate: str | None = None):  # type: ignore[no-untyped-def]
