@@ -44,7 +44,7 @@ _LENGTHS = struct.Struct("<II")
 
 Authorise = Callable[[str, str, str], str | None]  # (task, sender, receiver) -> refusal or None
 Tap = Callable[[str, str, str, bytes], None]  # observer of relayed payloads (tests, metrics)
-Chunk = tuple[hub_pb2.RelayFrame, bytes]  # header (payload empty), payload
+Chunk = tuple[hub_pb2.RelayFrame, bytes | bytearray]  # header (payload empty), payload
 
 
 class RelayWireError(Exception):
@@ -54,8 +54,9 @@ class RelayWireError(Exception):
 # ----------------------------------------------------------------------------------- the wire
 
 
-def _recv_exact(sock: ssl.SSLSocket, n: int) -> bytes | None:
-    """``n`` bytes, or None when the peer closed the connection before the first of them."""
+def _recv_exact(sock: ssl.SSLSocket, n: int) -> bytearray | None:
+    """``n`` bytes (not copied again: payloads are a megabyte), or None when the peer closed
+    the connection before the first of them."""
     buf = bytearray(n)
     view = memoryview(buf)
     got = 0
@@ -66,10 +67,12 @@ def _recv_exact(sock: ssl.SSLSocket, n: int) -> bytes | None:
                 return None
             raise RelayWireError("the connection closed in the middle of a chunk")
         got += k
-    return bytes(buf)
+    return buf
 
 
-def write_chunk(sock: ssl.SSLSocket, header: hub_pb2.RelayFrame, payload: bytes) -> None:
+def write_chunk(
+    sock: ssl.SSLSocket, header: hub_pb2.RelayFrame, payload: bytes | bytearray
+) -> None:
     head = header.SerializeToString()
     sock.sendall(_LENGTHS.pack(len(head), len(payload)) + head)
     if payload:
@@ -87,12 +90,12 @@ def read_chunk(sock: ssl.SSLSocket) -> Chunk | None:
             f"relayed chunk of {plen} bytes (header {hlen}) is above the limit "
             f"{MAX_PAYLOAD} ({MAX_HEADER})"
         )
-    head = _recv_exact(sock, hlen) if hlen else b""
-    payload = _recv_exact(sock, plen) if plen else b""
+    head = _recv_exact(sock, hlen) if hlen else bytearray()
+    payload = _recv_exact(sock, plen) if plen else bytearray()
     if head is None or payload is None:
         raise RelayWireError("the connection closed in the middle of a chunk")
     try:
-        header = hub_pb2.RelayFrame.FromString(head)
+        header = hub_pb2.RelayFrame.FromString(bytes(head))
     except Exception as exc:  # protobuf's DecodeError; anything else is as malformed
         raise RelayWireError(f"malformed relay header: {exc}") from None
     if header.payload:
@@ -112,9 +115,9 @@ def read_hello(sock: ssl.SSLSocket) -> str:
     (size,) = struct.unpack("<I", raw)
     if size > MAX_HELLO:
         raise RelayWireError(f"relay hello of {size} bytes")
-    body = _recv_exact(sock, size) if size else b""
+    body = _recv_exact(sock, size) if size else bytearray()
     try:
-        hello = hub_pb2.RelayHello.FromString(body or b"")
+        hello = hub_pb2.RelayHello.FromString(bytes(body or b""))
     except Exception as exc:
         raise RelayWireError(f"malformed relay hello: {exc}") from None
     if hello.version != 1 or hello.direction not in ("up", "down"):
@@ -179,7 +182,9 @@ class RelaySwitch:
             entry = self._out.get(name)
             return entry[1] if entry else None
 
-    def forward(self, sender: str, header: hub_pb2.RelayFrame, payload: bytes) -> str | None:
+    def forward(
+        self, sender: str, header: hub_pb2.RelayFrame, payload: bytes | bytearray
+    ) -> str | None:
         """Route one chunk; returns a reason when it cannot be delivered."""
         if len(payload) > MAX_PAYLOAD:
             return f"relayed chunk of {len(payload)} bytes is above the {MAX_PAYLOAD} limit"
@@ -190,7 +195,7 @@ class RelaySwitch:
         if target is None:
             return f"{header.peer!r} has no relay connection open"
         if self._tap is not None:
-            self._tap(header.task_id, sender, header.peer, payload)
+            self._tap(header.task_id, sender, header.peer, bytes(payload))
         out = hub_pb2.RelayFrame(
             task_id=header.task_id, peer=sender, seq=header.seq, last=header.last
         )

@@ -212,11 +212,13 @@ class PartyDaemon:
             if self.tasks.get(task_id) is run:
                 del self.tasks[task_id]
 
-    def _on_relay(self, hub: HubConnection, frame: hub_pb2.RelayFrame) -> None:
+    def _on_relay(
+        self, hub: HubConnection, frame: hub_pb2.RelayFrame, payload: bytes | bytearray
+    ) -> None:
         with self._lock:
             run = self.tasks.get(frame.task_id)
         if run is not None and run.origin is hub:  # another hub cannot inject or fail frames
-            run.on_relay(frame)
+            run.on_relay(frame, payload)
 
     def _seen(self, task_id: str) -> bool:
         return task_id in self.audit.task_ids or task_id in self.tasks

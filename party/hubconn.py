@@ -54,7 +54,7 @@ class HubConnection:
         *,
         register: Callable[[], hub_pb2.RegisterRequest],
         on_command: Callable[[HubConnection, hub_pb2.PartyCommand], None],
-        on_relay: Callable[[HubConnection, hub_pb2.RelayFrame], None],
+        on_relay: Callable[[HubConnection, hub_pb2.RelayFrame, bytes | bytearray], None],
         heartbeat: Callable[[HubConnection], hub_pb2.HeartbeatRequest],
         on_lost: Callable[[HubConnection], None] = lambda _hub: None,
     ) -> None:
@@ -138,7 +138,7 @@ class HubConnection:
             return None
         host = self.address.rpartition(":")[0]
         relay = RelayStream(
-            f"{host}:{port}", self._creds, self.server_name, lambda f: self._on_relay(self, f)
+            f"{host}:{port}", self._creds, self.server_name, lambda f, p: self._on_relay(self, f, p)
         )
         try:
             relay.start()

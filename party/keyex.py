@@ -176,7 +176,7 @@ class ChunkOpener:
         self._task, self._from, self._to = task_id, sender, receiver
         self.seq = 0
 
-    def open(self, seq: int, last: bool, payload: bytes) -> bytes:
+    def open(self, seq: int, last: bool, payload: bytes | bytearray) -> bytes:
         if seq != self.seq:
             raise KeyExchangeError(
                 f"relayed chunk {seq} from {self._from!r} where chunk {self.seq} was due "

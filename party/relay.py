@@ -71,7 +71,7 @@ class RelayStream:
         address: str,
         creds: Credentials,
         hub_name: str | None,
-        on_frame: Callable[[hub_pb2.RelayFrame], None],
+        on_frame: Callable[[hub_pb2.RelayFrame, bytes | bytearray], None],
     ) -> None:
         self._address = address
         self._creds = creds
@@ -99,9 +99,7 @@ class RelayStream:
     def _read(self, sock: ssl.SSLSocket) -> None:
         try:
             while (chunk := read_chunk(sock)) is not None:
-                header, payload = chunk
-                header.payload = payload
-                self._on_frame(header)
+                self._on_frame(*chunk)  # header, payload (kept apart: no protobuf copy)
         except (OSError, ssl.SSLError, RelayWireError) as exc:
             if not self.broken.is_set():
                 log.warning("relay connection ended", extra={"error": str(exc)})
@@ -179,14 +177,14 @@ class RelayReceiver:
         self._parts: list[bytes] = []
         self._failed = False
 
-    def feed(self, frame: hub_pb2.RelayFrame) -> None:
+    def feed(self, frame: hub_pb2.RelayFrame, payload: bytes | bytearray) -> None:
         if self._failed:
             return
         if frame.error:
             self._fail(f"the hub could not relay frames to or from {self._peer!r}: {frame.error}")
             return
         try:
-            self._parts.append(self._opener.open(frame.seq, frame.last, frame.payload))
+            self._parts.append(self._opener.open(frame.seq, frame.last, payload))
         except KeyExchangeError as exc:
             self._fail(str(exc))
             return

@@ -86,7 +86,7 @@ class TaskRun:
     inbox: Inbox | None = None
     transport: PeerTransport | None = None
     receivers: dict[str, RelayReceiver] = field(default_factory=dict)
-    pending_relay: list[hub_pb2.RelayFrame] = field(default_factory=list)
+    pending_relay: list[tuple[hub_pb2.RelayFrame, bytes | bytearray]] = field(default_factory=list)
     state: str = "new"
     _eph: Any = None
     _keyring: Any = None
@@ -177,14 +177,14 @@ class TaskRun:
         )
 
     # ================================================================================ relay in
-    def on_relay(self, frame: hub_pb2.RelayFrame) -> None:
+    def on_relay(self, frame: hub_pb2.RelayFrame, payload: bytes | bytearray) -> None:
         with self._lock:
             receiver = self.receivers.get(frame.peer)
             if receiver is None:
                 if len(self.pending_relay) < 4096:
-                    self.pending_relay.append(frame)
+                    self.pending_relay.append((frame, payload))
                 return
-        receiver.feed(frame)
+        receiver.feed(frame, payload)
 
     # ================================================================================ run
     def run(self, announcements: dict[str, tuple[bytes, bytes]]) -> None:
@@ -345,9 +345,9 @@ class TaskRun:
                 opener = keyex.ChunkOpener(secrets[name].recv_key, self.task_id, name, self.me)
                 self.receivers[name] = RelayReceiver(opener, self.inbox, name)
             pending, self.pending_relay = self.pending_relay, []
-        for frame in pending:
+        for frame, payload in pending:
             if frame.peer in self.receivers:
-                self.receivers[frame.peer].feed(frame)
+                self.receivers[frame.peer].feed(frame, payload)
         if self.contributor:
             targets = list(man.parties)  # a contributor only sends, to the computing parties
         else:

@@ -145,7 +145,7 @@ def test_hub_entries_may_name_their_hub_certificate(tmp_path: Path) -> None:
             cfg.hub_name,
             register=hub_pb2.RegisterRequest,
             on_command=lambda _hub, _cmd: None,
-            on_relay=lambda _frame: None,
+            on_relay=lambda _hub, _frame, _payload: None,
             heartbeat=hub_pb2.HeartbeatRequest,
         )
         for h in cfg.hubs

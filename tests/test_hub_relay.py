@@ -63,8 +63,13 @@ def relay(keys: Path) -> Iterator[tuple[RelayServer, list[tuple[str, str, str, b
 
 def _stream(keys: Path, name: str, server: RelayServer) -> tuple[RelayStream, queue.Queue]:  # type: ignore[type-arg]
     got: queue.Queue[hub_pb2.RelayFrame] = queue.Queue()
+
+    def arrived(header: hub_pb2.RelayFrame, payload: bytes | bytearray) -> None:
+        header.payload = bytes(payload)  # one object to compare in the tests
+        got.put(header)
+
     stream = RelayStream(
-        f"127.0.0.1:{server.port}", pki.Credentials.from_dir(keys, name), "hub", got.put
+        f"127.0.0.1:{server.port}", pki.Credentials.from_dir(keys, name), "hub", arrived
     )
     stream.start()
     return stream, got
@@ -169,7 +174,7 @@ def test_a_party_refuses_a_relay_port_that_is_not_the_hub(keys: Path) -> None:
             f"127.0.0.1:{impostor.port}",
             pki.Credentials.from_dir(keys, "alice"),
             "hub",
-            lambda _f: None,
+            lambda _f, _p: None,
         )
         with pytest.raises(CertificateError):
             stream.start()

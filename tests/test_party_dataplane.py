@@ -470,13 +470,11 @@ def test_relay_receiver_reassembles_frames_and_fails_on_replay() -> None:
     frames = []
     for part, last in ((b"ab", False), (b"cd", True)):
         seq, ct = sealer.seal(part, last)
-        frames.append(
-            hub_pb2.RelayFrame(task_id=TASK, peer="alice", seq=seq, last=last, payload=ct)
-        )
-    for f in frames:
-        recv.feed(f)
+        frames.append((hub_pb2.RelayFrame(task_id=TASK, peer="alice", seq=seq, last=last), ct))
+    for f, payload in frames:
+        recv.feed(f, payload)
     assert inbox.get("alice", 1.0) == b"abcd"
-    recv.feed(frames[1])  # the relay replays a chunk
+    recv.feed(*frames[1])  # the relay replays a chunk
     gone = inbox.get("alice", 1.0)
     assert isinstance(gone, PeerGone) and "replayed" in gone.reason
 

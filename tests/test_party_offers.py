@@ -199,7 +199,7 @@ class _Run:
         self.origin = origin
         self.frames: list[hub_pb2.RelayFrame] = []
 
-    def on_relay(self, frame: hub_pb2.RelayFrame) -> None:
+    def on_relay(self, frame: hub_pb2.RelayFrame, payload: bytes) -> None:
         self.frames.append(frame)
 
 
@@ -211,8 +211,8 @@ def test_each_hub_hears_only_of_its_own_tasks(daemon: PartyDaemon) -> None:
     assert list(daemon._heartbeat_request(hub_b).running) == ["b" * 32]  # type: ignore[arg-type]
     # a relay frame (even an error frame, which fails the link) counts only from the task's hub
     bogus = hub_pb2.RelayFrame(task_id="a" * 32, peer="bob", error="injected")
-    daemon._on_relay(hub_b, bogus)  # type: ignore[arg-type]
+    daemon._on_relay(hub_b, bogus, b"")  # type: ignore[arg-type]
     assert mine.frames == []
-    daemon._on_relay(hub_a, bogus)  # type: ignore[arg-type]
+    daemon._on_relay(hub_a, bogus, b"")  # type: ignore[arg-type]
     assert mine.frames == [bogus]
     daemon.tasks.clear()
