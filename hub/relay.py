@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable
 
 from smc.hub.pki import CertificateError, Credentials
-from smc.hub.tls import peer_identity, ssl_context
+from smc.hub.tls import hard_close, peer_identity, recv_exact, ssl_context, wake
 from smc.proto.v1 import hub_pb2
 
 log = logging.getLogger("smc.hub.relay")
@@ -58,15 +58,11 @@ def _recv_exact(sock: ssl.SSLSocket, n: int) -> bytearray | None:
     """``n`` bytes (not copied again: payloads are a megabyte), or None when the peer closed
     the connection before the first of them."""
     buf = bytearray(n)
-    view = memoryview(buf)
-    got = 0
-    while got < n:
-        k = sock.recv_into(view[got:])
-        if k == 0:
-            if got == 0:
-                return None
-            raise RelayWireError("the connection closed in the middle of a chunk")
-        got += k
+    got = recv_exact(sock, memoryview(buf))
+    if got == 0 and n:
+        return None
+    if got < n:
+        raise RelayWireError("the connection closed in the middle of a chunk")
     return buf
 
 
@@ -123,18 +119,6 @@ def read_hello(sock: ssl.SSLSocket) -> str:
     if hello.version != 1 or hello.direction not in ("up", "down"):
         raise RelayWireError(f"unsupported relay hello {hello.version}/{hello.direction!r}")
     return str(hello.direction)
-
-
-def wake(sock: socket.socket) -> None:
-    """Shut a socket down from another thread; its owner closes it (see smc.party.dataplane)."""
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
-
-
-def hard_close(sock: socket.socket) -> None:
-    wake(sock)
-    with contextlib.suppress(OSError):
-        sock.close()
 
 
 # --------------------------------------------------------------------------------- the switch

@@ -3,11 +3,14 @@
 * gRPC credentials for mTLS (the hub requires and verifies a client certificate);
 * the caller's verified identity inside a gRPC handler, read from the TLS auth context;
 * ``ssl`` contexts for the direct party-to-party data plane (TLS 1.3, mutual authentication, the
-  peer's name checked by the caller against the certificate instead of by host name).
+  peer's name checked by the caller against the certificate instead of by host name);
+* socket helpers for the raw TLS connections (data plane, relay port, result pickup).
 """
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import ssl
 import tempfile
 from pathlib import Path
@@ -111,3 +114,35 @@ def peer_identity(
     if not der:
         raise CertificateError("peer presented no certificate")
     return verify_cert(ssl.DER_cert_to_PEM_cert(der).encode("ascii"), ca_pem, roles)
+
+
+# ------------------------------------------------------------------------------ raw sockets
+
+
+def recv_exact(sock: socket.socket, view: memoryview) -> int:
+    """Fill ``view`` from ``sock``; returns how many bytes came, fewer than ``len(view)`` only
+    when the peer closed the connection first (0: before the first byte)."""
+    got = 0
+    while got < len(view):
+        n = sock.recv_into(view[got:])
+        if n == 0:
+            break
+        got += n
+    return got
+
+
+def wake(sock: socket.socket) -> None:
+    """Shut a socket down from another thread: a thread blocked in send or receive on it returns
+    with an error, and the socket stays open until its owner closes it. Never close a socket
+    another thread may be using: the descriptor number is reused at once (by the next file
+    opened), and a write still in flight in that thread (OpenSSL sends an alert on errors) would
+    land in that file. That once put a TLS alert record into an audit log."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def hard_close(sock: socket.socket) -> None:
+    """Shut down and close: only for the thread that owns ``sock`` (see :func:`wake`)."""
+    wake(sock)
+    with contextlib.suppress(OSError):
+        sock.close()

@@ -38,7 +38,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from google.protobuf.message import DecodeError
 from smc.hub.pki import CertificateError, Credentials
-from smc.hub.tls import peer_identity, ssl_context
+from smc.hub.tls import hard_close as _hard_close
+from smc.hub.tls import peer_identity, recv_exact, ssl_context
+from smc.hub.tls import wake as _wake
 from smc.party.pickup import ACK, PickupStore
 from smc.proto.v1 import peer_pb2
 
@@ -103,13 +105,7 @@ class Inbox:
 
 
 def _recv_exact(sock: ssl.SSLSocket, view: memoryview) -> bool:
-    got = 0
-    while got < len(view):
-        n = sock.recv_into(view[got:])
-        if n == 0:
-            return False
-        got += n
-    return True
+    return bool(recv_exact(sock, view) == len(view))
 
 
 class DataPlaneServer:
@@ -386,23 +382,6 @@ class DataPlaneServer:
             inbox.put(sender, PeerGone(f"link from peer {sender!r} broke: {exc}"))
         finally:
             _hard_close(sock)
-
-
-def _wake(sock: socket.socket) -> None:
-    """Shut a socket down from another thread: a thread blocked in send or receive on it returns
-    with an error, and the socket stays open until its owner closes it. Never close a socket
-    another thread may be using: the descriptor number is reused at once (by the next file
-    opened), and a write still in flight in that thread (OpenSSL sends an alert on errors) would
-    land in that file. That once put a TLS alert record into an audit log."""
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
-
-
-def _hard_close(sock: socket.socket) -> None:
-    """Shut down and close: only for the thread that owns ``sock`` (see :func:`_wake`)."""
-    _wake(sock)
-    with contextlib.suppress(OSError):
-        sock.close()
 
 
 @functools.lru_cache(maxsize=8)

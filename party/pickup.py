@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from smc.hub.pki import CertificateError, Credentials
-from smc.hub.tls import peer_identity
+from smc.hub.tls import peer_identity, recv_exact
 from smc.proto.v1 import peer_pb2
 
 PICKUP_MIN_ELEMENTS = 8192  # 64 KiB of values: below that a pickup (a TLS handshake) costs more
@@ -186,13 +186,8 @@ class PickupStore:
 
 def _recv_exact(sock: ssl.SSLSocket, n: int) -> bytes:
     buf = bytearray(n)
-    view = memoryview(buf)
-    got = 0
-    while got < n:
-        k = sock.recv_into(view[got:])
-        if k == 0:
-            raise PickupError("the party closed the connection (no result to pick up?)")
-        got += k
+    if recv_exact(sock, memoryview(buf)) < n:
+        raise PickupError("the party closed the connection (no result to pick up?)")
     return bytes(buf)
 
 

@@ -19,14 +19,8 @@ import threading
 from collections.abc import Callable
 
 from smc.hub.pki import CertificateError, Credentials, verify_cert
-from smc.hub.relay import (
-    RelayWireError,
-    hard_close,
-    read_chunk,
-    wake,
-    write_chunk,
-    write_hello,
-)
+from smc.hub.relay import RelayWireError, read_chunk, write_chunk, write_hello
+from smc.hub.tls import hard_close, wake
 from smc.party.dataplane import Inbox, PeerGone, client_context
 from smc.party.keyex import ChunkOpener, ChunkSealer, KeyExchangeError
 from smc.proto.v1 import hub_pb2
