@@ -320,7 +320,12 @@ def test_multiplexed_hellos_are_checked(keys: dict[str, pki.Credentials], bob) -
     assert not server._mux
 
 
-def _session(keys: dict[str, pki.Credentials], program: smc.Program, duplicate: str | None = None):  # type: ignore[no-untyped-def]
+def _session(  # type: ignore[no-untyped-def]
+    keys: dict[str, pki.Credentials],
+    program: smc.Program,
+    duplicate: str | None = None,
+    pooled: bool = False,
+):
     """Three endpoints over real TLS links, keys from the per-task key agreement."""
     eph = {n: keyex.new_ephemeral() for n in NAMES}
     servers = {n: DataPlaneServer(keys[n], "127.0.0.1", 0) for n in NAMES}
@@ -336,8 +341,11 @@ def _session(keys: dict[str, pki.Credentials], program: smc.Program, duplicate: 
             if p != n
         }
         rings[n] = keyex.keyring(i, secrets, TASK)
+        pool = LinkPool(keys[n])  # a daemon's multiplexed links, or one link per task
         links = {
-            j: DirectLink.dial(keys[n], _endpoint(servers[p]), task_id=TASK, me=n, peer=p)
+            j: pool.link(p, _endpoint(servers[p]), TASK, timeout=5)
+            if pooled
+            else DirectLink.dial(keys[n], _endpoint(servers[p]), task_id=TASK, me=n, peer=p)
             for j, p in enumerate(NAMES)
             if p != n
         }
@@ -391,11 +399,14 @@ def _product_program() -> smc.Program:
     return p.build()
 
 
-def test_executor_runs_over_tls_links_with_agreed_keys(keys: dict[str, pki.Credentials]) -> None:
+@pytest.mark.parametrize("pooled", [False, True], ids=["task-links", "pooled-links"])
+def test_executor_runs_over_tls_links_with_agreed_keys(
+    keys: dict[str, pki.Credentials], pooled: bool
+) -> None:
     program = _product_program()
     rng = np.random.default_rng(1)
     inputs = {n: {k: rng.uniform(-4, 4, 1000)} for n, k in zip(NAMES, "abc", strict=True)}
-    out, errors = _run_all(program, inputs, *_session(keys, program))
+    out, errors = _run_all(program, inputs, *_session(keys, program, pooled=pooled))
     assert not errors, errors
     ref = float(np.dot(inputs["alice"]["a"] * inputs["bob"]["b"], inputs["carol"]["c"]))
     got = float(out["carol"].outputs["dot"])  # type: ignore[attr-defined]
@@ -403,10 +414,12 @@ def test_executor_runs_over_tls_links_with_agreed_keys(keys: dict[str, pki.Crede
     assert not out["alice"].outputs  # type: ignore[attr-defined]
 
 
-def test_a_duplicated_frame_is_refused(keys: dict[str, pki.Credentials]) -> None:
+@pytest.mark.parametrize("pooled", [False, True], ids=["task-links", "pooled-links"])
+def test_a_duplicated_frame_is_refused(keys: dict[str, pki.Credentials], pooled: bool) -> None:
     program = _product_program()
     inputs = {n: {k: np.ones(1000)} for n, k in zip(NAMES, "abc", strict=True)}
-    _, errors = _run_all(program, inputs, *_session(keys, program, duplicate="alice"))
+    session = _session(keys, program, duplicate="alice", pooled=pooled)
+    _, errors = _run_all(program, inputs, *session)
     assert any(
         isinstance(e, ProtocolError) and "duplicated, replayed or out-of-order" in str(e)
         for e in errors.values()
