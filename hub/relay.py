@@ -249,8 +249,13 @@ class RelayServer:
         try:
             raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             raw.settimeout(HANDSHAKE_TIMEOUT_S)
-            tls = self._ctx.wrap_socket(raw, server_side=True)
+            tls = self._ctx.wrap_socket(raw, server_side=True)  # detaches ``raw``
             sock = tls
+            with self._lock:  # stop() must reach the TLS socket, which now owns the descriptor
+                self._conns.discard(raw)
+                self._conns.add(tls)
+            if self._stopped.is_set():
+                return
             name = peer_identity(tls, self._ca).name
             direction = read_hello(tls)
             tls.settimeout(None)
@@ -264,6 +269,7 @@ class RelayServer:
         finally:
             with self._lock:
                 self._conns.discard(raw)
+                self._conns.discard(sock)
             hard_close(sock)
 
     def _up(self, sock: ssl.SSLSocket, name: str) -> None:

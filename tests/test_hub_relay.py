@@ -202,9 +202,12 @@ def test_stopping_the_server_ends_every_connection(keys: Path) -> None:
     )
     server.start()
     stream, _ = _stream(keys, "alice", server)
+    up = stream._up
+    assert up is not None
     time.sleep(0.1)
     server.stop()
-    assert stream.broken.wait(5)
+    assert stream.broken.wait(5)  # "down" ended
+    assert _closed(up)  # and "up" too: the hub does not keep reading after it stopped
     stream.stop()
 
 
