@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable
 
 from smc.hub.pki import CertificateError, Credentials
-from smc.hub.tls import hard_close, peer_identity, recv_exact, ssl_context, wake
+from smc.hub.tls import hard_close, keep_alive, peer_identity, recv_exact, ssl_context, wake
 from smc.proto.v1 import hub_pb2
 
 log = logging.getLogger("smc.hub.relay")
@@ -248,6 +248,7 @@ class RelayServer:
         sock: socket.socket = raw
         try:
             raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            keep_alive(raw)
             raw.settimeout(HANDSHAKE_TIMEOUT_S)
             tls = self._ctx.wrap_socket(raw, server_side=True)  # detaches ``raw``
             sock = tls

@@ -119,6 +119,21 @@ def peer_identity(
 # ------------------------------------------------------------------------------ raw sockets
 
 
+def keep_alive(sock: socket.socket, idle_s: int = 10, interval_s: int = 5, probes: int = 3) -> None:
+    """TCP keepalive on a long-lived raw connection (relay port, pooled links), as gRPC's own
+    keepalive does for the control channel: a NAT or firewall on the path keeps its mapping, and
+    a peer that vanished without closing is noticed within ``idle_s + probes * interval_s``."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for opt, val in (
+            ("TCP_KEEPIDLE", idle_s),
+            ("TCP_KEEPINTVL", interval_s),
+            ("TCP_KEEPCNT", probes),
+        ):
+            if hasattr(socket, opt):
+                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, opt), val)
+
+
 def recv_exact(sock: socket.socket, view: memoryview) -> int:
     """Fill ``view`` from ``sock``; returns how many bytes came, fewer than ``len(view)`` only
     when the peer closed the connection first (0: before the first byte)."""

@@ -39,7 +39,7 @@ import numpy as np
 from google.protobuf.message import DecodeError
 from smc.hub.pki import CertificateError, Credentials
 from smc.hub.tls import hard_close as _hard_close
-from smc.hub.tls import peer_identity, recv_exact, ssl_context
+from smc.hub.tls import keep_alive, peer_identity, recv_exact, ssl_context
 from smc.hub.tls import wake as _wake
 from smc.party.pickup import ACK, PickupStore
 from smc.proto.v1 import peer_pb2
@@ -188,6 +188,7 @@ class DataPlaneServer:
 
     def _serve(self, raw: socket.socket, addr: tuple[str, int]) -> None:
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        keep_alive(raw)  # links outlive tasks (LinkPool): keep NAT mappings, notice dead peers
         raw.settimeout(HANDSHAKE_TIMEOUT_S)
         try:
             sock = self._ctx.wrap_socket(raw, server_side=True)
@@ -442,6 +443,7 @@ def _dial(
     try:
         raw = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        keep_alive(raw)  # links outlive tasks (LinkPool): keep NAT mappings, notice dead peers
         sock = client_context(creds).wrap_socket(raw)
         ident = peer_identity(sock, creds.ca_pem)
         if ident.name != peer:

@@ -24,6 +24,7 @@ from smc.proto.v1 import hub_pb2, hub_pb2_grpc
 log = logging.getLogger("smc.party.hub")
 
 CALL_TIMEOUT_S = 10.0
+RELAY_RETRY_S = 1.0  # pause before reopening relay connections that dropped
 
 
 def check_hub_certificate(address: str, creds: Credentials, name: str | None) -> str:
@@ -73,6 +74,8 @@ class HubConnection:
         self._stop = threading.Event()
         self.attached = threading.Event()
         self.relay: RelayStream | None = None
+        self._relay_port = 0
+        self._relay_lock = threading.Lock()
         self.interval = 2.0
         self._attach_call: grpc.Future | None = None
         self._thread = threading.Thread(target=self._loop, daemon=True, name=f"hub-{self.address}")
@@ -106,7 +109,9 @@ class HubConnection:
             try:
                 reply = self.stub.Register(self._register(), timeout=CALL_TIMEOUT_S)
                 self.interval = max(0.2, reply.heartbeat_interval_s)
-                self.relay = self._open_relay(reply.relay_port)
+                self._relay_port = reply.relay_port
+                with self._relay_lock:
+                    self.relay = self._open_relay(reply.relay_port)
                 call = self.stub.Attach(hub_pb2.AttachRequest())
                 self._attach_call = call
                 log.info("attached to hub", extra={"hub": self.address})
@@ -138,7 +143,11 @@ class HubConnection:
             return None
         host = self.address.rpartition(":")[0]
         relay = RelayStream(
-            f"{host}:{port}", self._creds, self.server_name, lambda f, p: self._on_relay(self, f, p)
+            f"{host}:{port}",
+            self._creds,
+            self.server_name,
+            lambda f, p: self._on_relay(self, f, p),
+            on_broken=self._relay_broken,
         )
         try:
             relay.start()
@@ -149,6 +158,26 @@ class HubConnection:
             )
             return None
         return relay
+
+    def _relay_broken(self) -> None:
+        """The relay connections dropped while the hub connection is up (the hub's relay port
+        restarted, a middlebox cut them): open new ones after a pause, so later tasks can relay
+        (a task whose chunks were in flight has failed with the reason)."""
+        if not self._stop.is_set():
+            timer = threading.Timer(RELAY_RETRY_S, self._reopen_relay)
+            timer.daemon = True
+            timer.start()
+
+    def _reopen_relay(self) -> None:
+        with self._relay_lock:
+            if self._stop.is_set() or not self.attached.is_set() or not self._relay_port:
+                return  # the next reconnection opens them
+            if self.relay is not None and not self.relay.broken.is_set():
+                return
+            log.info("reopening the relay connections", extra={"hub": self.address})
+            self.relay = self._open_relay(self._relay_port)
+            if self.relay is None:
+                self._relay_broken()  # try again later
 
     def _beats(self) -> None:
         last = 0.0

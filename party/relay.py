@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from smc.hub.pki import CertificateError, Credentials, verify_cert
 from smc.hub.relay import RelayWireError, read_chunk, write_chunk, write_hello
-from smc.hub.tls import hard_close, wake
+from smc.hub.tls import hard_close, keep_alive, wake
 from smc.party.dataplane import Inbox, PeerGone, client_context
 from smc.party.keyex import ChunkOpener, ChunkSealer, KeyExchangeError
 from smc.proto.v1 import hub_pb2
@@ -40,6 +40,7 @@ def _dial(address: str, creds: Credentials, hub_name: str | None, direction: str
     raw = socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S)
     try:
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        keep_alive(raw)
         sock: ssl.SSLSocket = client_context(creds).wrap_socket(raw)
     except (OSError, ssl.SSLError):
         hard_close(raw)
@@ -66,7 +67,10 @@ class RelayStream:
         creds: Credentials,
         hub_name: str | None,
         on_frame: Callable[[hub_pb2.RelayFrame, bytes | bytearray], None],
+        on_broken: Callable[[], None] = lambda: None,
     ) -> None:
+        self._on_broken = on_broken  # called once when "down" ends (not after stop())
+        self._stopped = False
         self._address = address
         self._creds = creds
         self._hub_name = hub_name
@@ -100,6 +104,8 @@ class RelayStream:
         finally:
             self.broken.set()
             hard_close(sock)
+            if not self._stopped:
+                self._on_broken()
 
     def send(self, header: hub_pb2.RelayFrame, payload: bytes, timeout: float | None) -> None:
         if self.broken.is_set() or self._up is None:
@@ -113,6 +119,7 @@ class RelayStream:
                 raise TransportError(f"the hub relay did not take the chunk: {exc}") from None
 
     def stop(self) -> None:
+        self._stopped = True
         self.broken.set()
         if self._down is not None:
             wake(self._down)  # the reader closes it

@@ -16,6 +16,7 @@ import pytest
 from helpers import hub_state_bytes
 from smc.hub.config import load as load_hub_config
 from smc.hub.server import HubServer
+from smc.party.dataplane import wait_for
 from smc.party.launch import LocalDeployment
 
 import smc
@@ -155,6 +156,23 @@ def test_everything_through_the_relay(deployment) -> None:  # type: ignore[no-un
     assert frozenset(("p0", "p1")) in tap.links(res.task_id)
     assert any("dealer" in link for link in tap.links(res.task_id))
     assert hub.core.relay.bytes_relayed > before
+
+
+def test_relay_connections_that_drop_are_reopened(deployment) -> None:  # type: ignore[no-untyped-def]
+    """The hub drops every party's relay connection while staying up (as a middlebox cutting
+    idle connections would): the daemons notice, open new ones, and relayed tasks work again."""
+    dep, hub, _ = deployment
+    switch = hub.core.relay
+    attached = set(switch._out)
+    assert attached >= {*PARTIES, "dealer"}
+    old = {name: gen for name, (gen, _) in switch._out.items()}
+    switch.close_all()  # each "down" connection ends; its party sees the relay break
+    assert wait_for(lambda: all(switch._out.get(n, (0,))[0] > old[n] for n in attached), 15), (
+        "the parties did not reopen their relay connections"
+    )
+    with dep.client() as client:
+        res = client.run(program(), dealer="dealer", deadline_s=60, data_plane="relay")
+    _check(res.outputs)
 
 
 def test_the_hub_sees_only_ciphertext(deployment) -> None:  # type: ignore[no-untyped-def]
