@@ -243,6 +243,7 @@ class HubCore:
     ) -> Iterator[Event]:
         self._own(client, task_id)
         seq = after_seq
+        first = True
         while alive():
             events = self.store.events(task_id, seq)
             for ev in events:
@@ -250,8 +251,9 @@ class HubCore:
                 yield ev
             if any(ev.state in TERMINAL for ev in events):
                 return  # with what followed the final event so far (result_delivered, ...)
-            if not events and (rec := self.store.get(task_id)) and rec.state in TERMINAL:
+            if first and not events and (rec := self.store.get(task_id)) and rec.state in TERMINAL:
                 return  # watched from after its final event: nothing more to wait for
+            first = False
             with self._cond:
                 if not self.store.events(task_id, seq):
                     self._cond.wait(timeout=1.0)
