@@ -43,6 +43,7 @@ from smc.ir import Program
 
 log = logging.getLogger("smc.party.client")
 UPLOAD_WAIT_S = 30.0  # how long to wait for the hub's copy of a result offered for pickup
+Sealed = tuple[bytes, bytes | bytearray]  # a result's nonce and ciphertext
 
 
 class HubRequestError(SmcError):
@@ -169,7 +170,7 @@ class Task:
                 sizes[r] = sizes.get(r, 0) + self.program.nodes[o.node].size
         return sizes
 
-    def _pick_up(self, info: hub_pb2.TaskStatus, party: str) -> task_pb2.EncryptedResult | None:
+    def _pick_up(self, info: hub_pb2.TaskStatus, party: str) -> Sealed | None:
         endpoint = next((p.endpoint for p in info.participants if p.name == party), "")
         if not endpoint:
             return None  # a relay-only party: the hub's copy it is
@@ -184,7 +185,7 @@ class Task:
         except pickup.PickupError as exc:
             log.info("direct pickup failed, using the hub's copy", extra={"error": str(exc)})
             return None
-        return task_pb2.EncryptedResult(party=party, nonce=nonce, ciphertext=ct)
+        return nonce, ct
 
     def wait(self, on_event: Callable[[hub_pb2.TaskEvent], None] | None = None) -> DeployResult:
         """Block until the task ends; the decrypted outputs, or :class:`TaskFailed`.
@@ -197,7 +198,7 @@ class Task:
         if not self.direct_results:
             expected = set()
         info: hub_pb2.TaskStatus | None = None
-        picked: dict[str, task_pb2.EncryptedResult] = {}
+        picked: dict[str, Sealed] = {}
         for ev in self.events():
             if on_event is not None:
                 on_event(ev)
@@ -238,11 +239,7 @@ class Task:
                 )
             time.sleep(0.05)
             st = self.status()
-        merged = {r.party: r for r in st.results}
-        merged.update(picked)
-        del st.results[:]
-        st.results.extend(merged[p] for p in sorted(merged))
-        outputs = self._open(st)
+        outputs = self._open(st, picked)
         return DeployResult(
             self.id,
             outputs,
@@ -251,7 +248,14 @@ class Task:
             tuple(sorted(picked)),
         )
 
-    def _open(self, st: hub_pb2.TaskStatus) -> dict[str, dict[str, np.ndarray]]:
+    def _open(
+        self, st: hub_pb2.TaskStatus, picked: Mapping[str, Sealed] | None = None
+    ) -> dict[str, dict[str, np.ndarray]]:
+        """Verify the announcements and decrypt every result: those in ``st`` (the hub's
+        copies), and those ``picked`` up from their parties (kept as received: a result of
+        megabytes is not copied into a protobuf message on the way)."""
+        sealed: dict[str, Sealed] = {r.party: (r.nonce, r.ciphertext) for r in st.results}
+        sealed.update(picked or {})
         certs = {p.name: p.cert for p in st.participants}
         keys: dict[str, str] = {}
         for ann in st.announcements:
@@ -277,22 +281,22 @@ class Task:
                     self.id, "unverifiable", f"a key announcement does not verify: {exc}"
                 ) from None
         out: dict[str, dict[str, np.ndarray]] = {}
-        for r in st.results:
-            if r.party not in keys:
+        for party, (nonce, ciphertext) in sorted(sealed.items()):
+            if party not in keys:
                 raise TaskFailed(
-                    self.id, "unverifiable", f"result from {r.party!r}, who announced no key"
+                    self.id, "unverifiable", f"result from {party!r}, who announced no key"
                 )
             try:
                 plain = keyex.open_result(
                     self._key,
-                    keys[r.party],
+                    keys[party],
                     manifest_sha256=self.manifest.sha256,
                     task_id=self.id,
-                    party=r.party,
-                    nonce=r.nonce,
-                    ciphertext=r.ciphertext,
+                    party=party,
+                    nonce=nonce,
+                    ciphertext=ciphertext,
                 )
-                out[r.party] = results.decode(plain)
+                out[party] = results.decode(plain)
             except (keyex.KeyExchangeError, results.ResultFormatError) as exc:
                 raise TaskFailed(self.id, "unverifiable", str(exc)) from None
         if self.program is not None and self.manifest.result_key:

@@ -229,7 +229,7 @@ def open_result(
     task_id: str,
     party: str,
     nonce: bytes,
-    ciphertext: bytes,
+    ciphertext: bytes | bytearray,
 ) -> bytes:
     """Decrypt outputs sealed by ``party`` (whose announced key is ``party_pub_hex``)."""
     key = _result_key(_exchange(client, party_pub_hex), manifest_sha256, party)

@@ -184,11 +184,11 @@ class PickupStore:
             return len(self._items)
 
 
-def _recv_exact(sock: ssl.SSLSocket, n: int) -> bytes:
+def _recv_exact(sock: ssl.SSLSocket, n: int) -> bytearray:
     buf = bytearray(n)
     if recv_exact(sock, memoryview(buf)) < n:
         raise PickupError("the party closed the connection (no result to pick up?)")
-    return bytes(buf)
+    return buf
 
 
 def fetch(
@@ -199,9 +199,10 @@ def fetch(
     task_id: str,
     party: str,
     timeout: float = 30.0,
-) -> tuple[bytes, bytes]:
+) -> tuple[bytes, bytearray]:
     """Take ``party``'s sealed result of ``task_id`` from its data-plane ``endpoint``:
-    (nonce, ciphertext). Raises :class:`PickupError` on any failure."""
+    (nonce, ciphertext), the ciphertext read straight into its buffer. Raises
+    :class:`PickupError` on any failure."""
     host, _, port = endpoint.rpartition(":")
     try:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=3.0) as raw:
@@ -215,11 +216,12 @@ def fetch(
                     version=1, task_id=task_id, sender=creds.identity.name, receiver=party
                 ).SerializeToString()
                 sock.sendall(struct.pack("<I", len(hello)) + hello)
-                (size,) = struct.unpack("<Q", _recv_exact(sock, 8))
+                (size,) = struct.unpack("<Q", bytes(_recv_exact(sock, 8)))
                 if not NONCE_BYTES < size <= MAX_RESULT_BYTES + NONCE_BYTES:
                     raise PickupError(f"{party!r} announced a result of {size} bytes")
-                blob = _recv_exact(sock, size)
+                nonce = bytes(_recv_exact(sock, NONCE_BYTES))
+                ciphertext = _recv_exact(sock, size - NONCE_BYTES)
                 sock.sendall(ACK)
     except (OSError, ssl.SSLError, CertificateError, ValueError) as exc:
         raise PickupError(f"cannot pick up the result of {party!r} at {endpoint}: {exc}") from None
-    return blob[:NONCE_BYTES], blob[NONCE_BYTES:]
+    return nonce, ciphertext
