@@ -108,12 +108,17 @@ def ssl_context(creds: Credentials, server: bool) -> ssl.SSLContext:
 
 
 def peer_identity(
-    sock: ssl.SSLSocket, ca_pem: bytes, roles: tuple[str, ...] = ("party", "dealer")
+    sock: ssl.SSLSocket,
+    ca_pem: bytes,
+    roles: tuple[str, ...] = ("party", "dealer"),
+    name: str | None = None,
 ) -> Identity:
+    """The verified identity of the peer of ``sock`` (one of ``roles``, named ``name`` when
+    given); raises :class:`CertificateError` otherwise."""
     der = sock.getpeercert(binary_form=True)
     if not der:
         raise CertificateError("peer presented no certificate")
-    return verify_cert(ssl.DER_cert_to_PEM_cert(der).encode("ascii"), ca_pem, roles)
+    return verify_cert(ssl.DER_cert_to_PEM_cert(der).encode("ascii"), ca_pem, roles, name)
 
 
 # ------------------------------------------------------------------------------ raw sockets

@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 
 import grpc
-from smc.hub.pki import CertificateError, Credentials, verify_cert
-from smc.hub.tls import channel, ssl_context
+from smc.hub.pki import CertificateError, Credentials
+from smc.hub.tls import channel, peer_identity, ssl_context
 from smc.party.config import split_hub
 from smc.party.relay import RelayStream
 from smc.proto.v1 import hub_pb2, hub_pb2_grpc
@@ -39,11 +39,7 @@ def check_hub_certificate(address: str, creds: Credentials, name: str | None) ->
         socket.create_connection((host.strip("[]"), int(port)), timeout=CALL_TIMEOUT_S) as raw,
         ctx.wrap_socket(raw) as sock,
     ):
-        der = sock.getpeercert(binary_form=True)
-    if not der:
-        raise CertificateError(f"{address} presented no certificate")
-    pem = ssl.DER_cert_to_PEM_cert(der).encode("ascii")
-    return str(verify_cert(pem, creds.ca_pem, "hub", name).name)
+        return str(peer_identity(sock, creds.ca_pem, ("hub",), name).name)
 
 
 class HubConnection:

@@ -18,9 +18,9 @@ import ssl
 import threading
 from collections.abc import Callable
 
-from smc.hub.pki import CertificateError, Credentials, verify_cert
+from smc.hub.pki import Credentials
 from smc.hub.relay import RelayWireError, read_chunk, write_chunk, write_hello
-from smc.hub.tls import hard_close, keep_alive, wake
+from smc.hub.tls import hard_close, keep_alive, peer_identity, wake
 from smc.party.dataplane import Inbox, PeerGone, client_context
 from smc.party.keyex import ChunkOpener, ChunkSealer, KeyExchangeError
 from smc.proto.v1 import hub_pb2
@@ -46,10 +46,7 @@ def _dial(address: str, creds: Credentials, hub_name: str | None, direction: str
         hard_close(raw)
         raise
     try:
-        der = sock.getpeercert(binary_form=True)
-        if not der:
-            raise CertificateError(f"{address} presented no certificate")
-        verify_cert(ssl.DER_cert_to_PEM_cert(der).encode("ascii"), creds.ca_pem, "hub", hub_name)
+        peer_identity(sock, creds.ca_pem, ("hub",), hub_name)
         write_hello(sock, direction)
         sock.settimeout(None)
     except BaseException:
