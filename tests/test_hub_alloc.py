@@ -40,3 +40,40 @@ def test_tuned_daemons_reuse_large_arrays_instead_of_faulting_them_in() -> None:
     # of them on the heap, and the rest (~40,000 faults here) come from fresh mappings
     assert many > 10_000, many
     assert few < many // 20, (few, many)
+
+
+HEAPS = """
+import ctypes, sys, threading
+import numpy as np
+from smc.hub.alloc import tune_allocator
+tuned = tune_allocator() if sys.argv[1] == "tuned" else None
+ready = threading.Barrier(5)
+def task():  # a task or a link reader: a thread that allocates arrays of megabytes
+    array = np.ones(1 << 20)
+    ready.wait()  # all four hold their arrays at once
+    ready.wait()
+    del array
+threads = [threading.Thread(target=task) for _ in range(4)]
+for t in threads:
+    t.start()
+ready.wait()
+ctypes.CDLL(None).malloc_stats()  # to stderr: a block of lines per heap ("Arena N:")
+ready.wait()
+for t in threads:
+    t.join()
+"""
+
+
+def _heaps(mode: str) -> int:
+    run = subprocess.run(
+        [sys.executable, "-c", HEAPS, mode], capture_output=True, text=True, check=True
+    )
+    return sum(line.startswith("Arena ") for line in run.stderr.splitlines())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_tuned_daemons_keep_every_thread_on_one_heap() -> None:
+    # a secondary heap is unmapped once everything in it is freed (the end of a task), and the
+    # next task faults its arrays in again: with the settings, every thread shares the main one
+    assert _heaps("default") == 5
+    assert _heaps("tuned") == 1
