@@ -14,6 +14,7 @@ Example::
     audit_log = "audit.log"
     clients = ["analyst"]            # who may submit tasks touching this party ("*" = any)
     health_listen = "127.0.0.1:7601" # optional grpc.health.v1 endpoint (mTLS)
+    link_idle_s = 300                # close a link to a peer that no task used for this long
 
     [datasets.patients]
     path = "patients.csv"            # CSV with a header row, .npy, SQLite or Parquet
@@ -122,6 +123,7 @@ class PartyConfig:
     log_level: str = "info"
     slow_rounds_s: float = 0.0  # testing only: sleep before every frame sent
     health_listen: str = ""  # grpc.health.v1 over mTLS, e.g. "127.0.0.1:7601" ("" = off)
+    link_idle_s: float = 300.0  # a direct link no task used for this long is closed
 
 
 def split_hub(entry: str) -> tuple[str | None, str]:
@@ -285,6 +287,7 @@ def parse(raw: dict[str, Any], base: Path) -> PartyConfig:
             "log_level",
             "slow_rounds_s",
             "health_listen",
+            "link_idle_s",
         },
         where,
     )
@@ -296,6 +299,9 @@ def parse(raw: dict[str, Any], base: Path) -> PartyConfig:
         raise ConfigFileError(f"{where}: 'hubs' must list host:port addresses")
     if len({split_hub(h)[1] for h in hubs}) != len(hubs):
         raise ConfigFileError(f"{where}: 'hubs' lists the same address twice")
+    link_idle_s = float(_take(p, "link_idle_s", (int, float), where, 300.0))
+    if not link_idle_s > 0:
+        raise ConfigFileError(f"{where}: link_idle_s must be positive, got {link_idle_s}")
     datasets = {
         n: _dataset(n, d, base) for n, d in _take(raw, "datasets", dict, "party.toml", {}).items()
     }
@@ -315,6 +321,7 @@ def parse(raw: dict[str, Any], base: Path) -> PartyConfig:
         log_level=_take(p, "log_level", str, where, "info"),
         slow_rounds_s=float(_take(p, "slow_rounds_s", (int, float), where, 0.0)),
         health_listen=_take(p, "health_listen", str, where, ""),
+        link_idle_s=link_idle_s,
     )
 
 

@@ -54,7 +54,7 @@ class PartyDaemon:
             )
         self.dataplane: DataPlaneServer | None = None
         self.endpoint = ""
-        self.links = LinkPool(self.creds)  # direct links to peers, kept across tasks
+        self.links = LinkPool(self.creds, config.link_idle_s)  # direct links, kept across tasks
         self.pickups: PickupStore | None = None
         if config.listen:
             host, _, port = config.listen.rpartition(":")

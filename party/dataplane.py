@@ -53,6 +53,7 @@ HANDSHAKE_TIMEOUT_S = 10.0
 DEFAULT_MAX_FRAME = 256 << 20
 MUX_HEAD = struct.Struct("<Q16s")  # frame length, task id (16 bytes: 32 hex characters)
 GOODBYE = (1 << 64) - 1  # a length that ends a multiplexed link cleanly
+LINK_IDLE_S = 300.0  # a pooled link that no open task used for this long is closed (LinkPool)
 
 
 @dataclass
@@ -467,6 +468,8 @@ class SharedLink:
         self.peer = peer
         self._lock = threading.Lock()
         self.broken = False
+        self.users = 0  # open tasks holding a TaskLink on it (counted under the pool's lock)
+        self.idle_since = time.monotonic()
 
     def send(self, tid: bytes, frame: memoryview) -> None:
         with self._lock:
@@ -509,11 +512,14 @@ class SharedLink:
 class TaskLink:
     """One task's sending half towards one peer, over that peer's :class:`SharedLink`."""
 
-    def __init__(self, shared: SharedLink, task_id: str) -> None:
+    def __init__(
+        self, shared: SharedLink, task_id: str, release: Callable[[SharedLink], None]
+    ) -> None:
         self._shared = shared
         self._tid = bytes.fromhex(task_id)
         self.peer = shared.peer
         self._sending = False
+        self._release: Callable[[SharedLink], None] | None = release
 
     def send(self, frame: memoryview) -> None:
         self._sending = True
@@ -527,19 +533,32 @@ class TaskLink:
         deadline, on a stalled peer), the shared link is aborted to unblock it."""
         if self._sending:
             self._shared.abort()
+        release, self._release = self._release, None
+        if release is not None:
+            release(self._shared)
 
 
 class LinkPool:
-    """A daemon's multiplexed links, one per peer and endpoint, dialled on first use."""
+    """A daemon's multiplexed links, one per peer and endpoint, dialled on first use.
 
-    def __init__(self, creds: Credentials) -> None:
+    A link that no open task has used for ``idle_s`` seconds is closed (with its goodbye, so
+    the peer's open tasks lose nothing); the next task with that peer dials it again. A
+    deployment has few peers, so this only bounds what a peer met once keeps open."""
+
+    def __init__(self, creds: Credentials, idle_s: float = LINK_IDLE_S) -> None:
+        if idle_s <= 0:
+            raise ValueError(f"idle_s must be positive, got {idle_s}")
         self._creds = creds
+        self.idle_s = idle_s
         self._links: dict[tuple[str, str], SharedLink] = {}
         self._lock = threading.Lock()
         self._closed = False
+        self._stop = threading.Event()
+        self._reaper: threading.Thread | None = None
 
     def link(self, peer: str, endpoint: str, task_id: str, timeout: float) -> TaskLink:
-        """``task_id``'s link to ``peer``; raises TransportError when it cannot be reached."""
+        """``task_id``'s link to ``peer``; raises TransportError when it cannot be reached.
+        The task closes the returned :class:`TaskLink` when it is done with it."""
         key = (peer, endpoint)
         with self._lock:
             shared = self._links.get(key)
@@ -547,6 +566,8 @@ class LinkPool:
                 del self._links[key]
                 stale, shared = shared, None
                 threading.Thread(target=stale.close, daemon=True).start()
+            if shared is not None:
+                shared.users += 1  # in the same critical section: prune() cannot take it now
         if shared is None:
             hello = peer_pb2.PeerHello(
                 version=2, task_id="", sender=self._creds.identity.name, receiver=peer
@@ -557,13 +578,47 @@ class LinkPool:
                 shared = self._links.get(key)
                 if shared is None and not closed:
                     self._links[key] = shared = fresh
+                    self._start_reaper()
+                if shared is not None:
+                    shared.users += 1
             if shared is not fresh:  # another task dialled the same peer meanwhile, or stopping
                 fresh.close()
             if shared is None:
                 raise TransportError("the daemon is stopping")
-        return TaskLink(shared, task_id)
+        return TaskLink(shared, task_id, self._release)
+
+    def _release(self, shared: SharedLink) -> None:
+        with self._lock:
+            shared.users -= 1
+            if shared.users == 0:
+                shared.idle_since = time.monotonic()
+
+    def prune(self, now: float | None = None) -> int:
+        """Close the links idle for ``idle_s`` seconds or more; returns how many."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            idle = [
+                key
+                for key, shared in self._links.items()
+                if shared.users == 0 and now - shared.idle_since >= self.idle_s
+            ]
+            gone = [self._links.pop(key) for key in idle]
+        for shared in gone:
+            log.info("closed an idle link", extra={"peer": shared.peer})
+            shared.close()
+        return len(gone)
+
+    def _start_reaper(self) -> None:  # under self._lock
+        if self._reaper is None:
+            self._reaper = threading.Thread(target=self._reap, daemon=True, name="link-reaper")
+            self._reaper.start()
+
+    def _reap(self) -> None:
+        while not self._stop.wait(min(self.idle_s / 2, 30.0)):
+            self.prune()
 
     def close(self) -> None:
+        self._stop.set()
         with self._lock:
             self._closed = True
             links, self._links = list(self._links.values()), {}

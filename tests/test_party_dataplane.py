@@ -284,6 +284,48 @@ def test_a_pooled_oversized_frame_fails_the_tasks_with_that_peer(
     pool.close()
 
 
+def test_an_idle_pooled_link_is_closed_cleanly_and_dialled_again(
+    keys: dict[str, pki.Credentials], bob
+) -> None:  # type: ignore[no-untyped-def]
+    server, inbox = bob
+    pool = LinkPool(keys["alice"], idle_s=0.2)
+    link = pool.link("bob", _endpoint(server), TASK, timeout=5)
+    link.send(memoryview(b"one"))
+    assert bytes(memoryview(inbox.get("alice", 10.0))) == b"one"  # type: ignore[arg-type]
+    time.sleep(0.5)  # idle, but a task still holds it: kept
+    assert pool.prune() == 0 and len(pool) == 1
+    link.close()  # the task is done: the link is idle from now on
+    assert len(pool) == 1
+    assert wait_for(lambda: len(pool) == 0, 5)  # closed by the pool's own reaper
+    assert wait_for(lambda: not server._mux, 5)  # bob's side ended too...
+    with pytest.raises(TransportError, match="no frame"):  # ...with the goodbye: nothing lost
+        inbox.get("alice", 0.3)
+    again = pool.link("bob", _endpoint(server), TASK, timeout=5)  # dialled again on demand
+    again.send(memoryview(b"two"))
+    assert bytes(memoryview(inbox.get("alice", 10.0))) == b"two"  # type: ignore[arg-type]
+    again.close()
+    pool.close()
+
+
+def test_a_pooled_link_is_idle_only_when_no_task_holds_it(
+    keys: dict[str, pki.Credentials], bob
+) -> None:  # type: ignore[no-untyped-def]
+    server, _ = bob
+    pool = LinkPool(keys["alice"], idle_s=60)
+    one = pool.link("bob", _endpoint(server), TASK, timeout=5)
+    two = pool.link("bob", _endpoint(server), OTHER, timeout=5)
+    later = time.monotonic() + 3600
+    one.close()
+    one.close()  # closing twice releases once
+    assert pool.prune(later) == 0  # the other task still holds it
+    two.close()
+    assert pool.prune(time.monotonic()) == 0  # idle for less than idle_s
+    assert pool.prune(later) == 1 and len(pool) == 0
+    with pytest.raises(ValueError, match="positive"):
+        LinkPool(keys["alice"], idle_s=0)
+    pool.close()
+
+
 def test_a_pool_redials_a_peer_that_restarted(keys: dict[str, pki.Credentials]) -> None:
     first = DataPlaneServer(keys["bob"], "127.0.0.1", 0)
     first.start()

@@ -70,6 +70,7 @@ def test_config_parses_and_resolves_paths(tmp_path: Path) -> None:
     assert cfg.datasets["visits"].path == tmp_path / "visits.csv"
     assert cfg.datasets["visits"].policy.min_parties == 2
     assert cfg.datasets["grid"].format == "npy"
+    assert cfg.link_idle_s == 300.0  # the default
 
 
 @pytest.mark.parametrize(
@@ -89,6 +90,9 @@ def test_config_parses_and_resolves_paths(tmp_path: Path) -> None:
             "not a lowercase",
         ),
         ('[party]\nname = "a"\nhubs = []\ncert="c"\nkey="k"\nca="ca"\n', "host:port"),
+        (HEAD.replace("[party]\n", "[party]\nlink_idle_s = 0\n"), "link_idle_s must be positive"),
+        (HEAD.replace("[party]\n", "[party]\nlink_idle_s = nan\n"), "link_idle_s must be positive"),
+        (HEAD.replace("[party]\n", '[party]\nlink_idle_s = "5m"\n'), "link_idle_s"),
     ],
 )
 def test_config_refuses_mistakes(tmp_path: Path, bad: str, message: str) -> None:
