@@ -26,8 +26,9 @@ from smc.hub.tls import server_credentials, server_options
 from smc.party import datasets
 from smc.party.audit import AuditLog
 from smc.party.config import PartyConfig
-from smc.party.dataplane import DataPlaneServer, LinkPool
+from smc.party.dataplane import DataPlaneServer
 from smc.party.hubconn import HubConnection
+from smc.party.links import LinkPool
 from smc.party.pickup import PickupStore
 from smc.party.task import TaskRun
 from smc.party.wire import OfferError, announcements_by_name, task_from_offer

@@ -7,13 +7,13 @@ sender is an endpoint of that task; then a reader thread moves each frame with o
 fresh buffer and onto the task's :class:`Inbox`. Frames relayed by the hub arrive on the same
 inbox (see :mod:`smc.party.relay`), so the executor never knows which path a frame took.
 
-A party daemon keeps its links: :class:`LinkPool` holds one multiplexed link per peer (hello
-version 2, no task), reused by every task with that peer, whose frames carry the task id (8-byte
-length, 16-byte task id, then the bytes). That saves each task its TLS handshakes (about 15 ms
-per task on two shared cores). Version 1 links (one per task and peer, the task named in the
-hello) remain for tools and tests. A multiplexed link that ends without its goodbye header
-fails every open task that has the sender as a peer; frames for a task that is not (or no
-longer) open here, or whose peers do not include the sender, are discarded.
+A party daemon keeps its links: :class:`smc.party.links.LinkPool` holds one multiplexed link per
+peer (hello version 2, no task), reused by every task with that peer, whose frames carry the task
+id (8-byte length, 16-byte task id, then the bytes). That saves each task its TLS handshakes (about
+15 ms per task on two shared cores). Version 1 links (one per task and peer, the task named in the
+hello) remain for tools and tests. A multiplexed link that ends without its goodbye header fails
+every open task that has the sender as a peer; frames for a task that is not (or no longer) open
+here, or whose peers do not include the sender, are discarded.
 
 Why raw TLS rather than gRPC streams: measured on loopback here, a gRPC bidi round trip costs
 about 310 us against 35 us for a TLS socket, at equal or better throughput for 16 MiB frames
@@ -26,7 +26,6 @@ import contextlib
 import functools
 import logging
 import queue
-import select
 import socket
 import ssl
 import struct
@@ -53,7 +52,6 @@ HANDSHAKE_TIMEOUT_S = 10.0
 DEFAULT_MAX_FRAME = 256 << 20
 MUX_HEAD = struct.Struct("<Q16s")  # frame length, task id (16 bytes: 32 hex characters)
 GOODBYE = (1 << 64) - 1  # a length that ends a multiplexed link cleanly
-LINK_IDLE_S = 300.0  # a pooled link that no open task used for this long is closed (LinkPool)
 
 
 @dataclass
@@ -415,7 +413,7 @@ class DirectLink:
         """Connect to ``peer`` at ``endpoint``; raises TransportError (the caller may fall back to
         the relay) when it is unreachable or its certificate is not ``peer``'s."""
         hello = peer_pb2.PeerHello(version=1, task_id=task_id, sender=me, receiver=peer)
-        return cls(_dial(creds, endpoint, hello, timeout), peer)
+        return cls(dial_peer(creds, endpoint, hello, timeout), peer)
 
     def send(self, frame: memoryview) -> None:
         try:
@@ -433,7 +431,7 @@ class DirectLink:
             self._sock.close()
 
 
-def _dial(
+def dial_peer(
     creds: Credentials, endpoint: str, hello: peer_pb2.PeerHello, timeout: float
 ) -> ssl.SSLSocket:
     """A TLS connection to ``hello.receiver`` at ``endpoint``, checked and greeted; raises
@@ -458,176 +456,6 @@ def _dial(
     except (OSError, ssl.SSLError, CertificateError, ValueError) as exc:
         raise TransportError(f"cannot reach {peer!r} at {endpoint}: {exc}") from None
     return sock
-
-
-class SharedLink:
-    """One multiplexed link to a peer (hello version 2), shared by every task with it."""
-
-    def __init__(self, sock: ssl.SSLSocket, peer: str) -> None:
-        self._sock = sock
-        self.peer = peer
-        self._lock = threading.Lock()
-        self.broken = False
-        self.users = 0  # open tasks holding a TaskLink on it (counted under the pool's lock)
-        self.idle_since = time.monotonic()
-
-    def send(self, tid: bytes, frame: memoryview) -> None:
-        with self._lock:
-            if self.broken:
-                raise TransportError(f"link to {self.peer!r} broke")
-            try:
-                self._sock.sendall(MUX_HEAD.pack(frame.nbytes, tid))
-                self._sock.sendall(frame)
-            except (OSError, ssl.SSLError) as exc:
-                self.broken = True
-                raise TransportError(f"link to {self.peer!r} broke: {exc}") from None
-
-    def alive(self) -> bool:
-        """Still usable: the peer never writes on this link, so anything readable means it
-        closed or reset it (a restarted daemon, an idle timeout somewhere on the path)."""
-        if self.broken:
-            return False
-        try:
-            readable, _, _ = select.select([self._sock], [], [], 0)
-        except (OSError, ValueError):
-            return False
-        return not readable
-
-    def abort(self) -> None:
-        """Unblock a send stuck on a dead peer (from any thread); the link is dropped."""
-        self.broken = True
-        _wake(self._sock)
-
-    def close(self) -> None:
-        """End the link on purpose: the goodbye header tells the peer no task lost a frame."""
-        with self._lock:
-            if not self.broken:
-                with contextlib.suppress(OSError, ssl.SSLError):
-                    self._sock.settimeout(1.0)
-                    self._sock.sendall(MUX_HEAD.pack(GOODBYE, bytes(16)))
-            self.broken = True
-            _hard_close(self._sock)
-
-
-class TaskLink:
-    """One task's sending half towards one peer, over that peer's :class:`SharedLink`."""
-
-    def __init__(
-        self, shared: SharedLink, task_id: str, release: Callable[[SharedLink], None]
-    ) -> None:
-        self._shared = shared
-        self._tid = bytes.fromhex(task_id)
-        self.peer = shared.peer
-        self._sending = False
-        self._release: Callable[[SharedLink], None] | None = release
-
-    def send(self, frame: memoryview) -> None:
-        self._sending = True
-        try:
-            self._shared.send(self._tid, frame)
-        finally:
-            self._sending = False
-
-    def close(self) -> None:
-        """The task is done with the link; if one of its sends is still blocked (a cancel or the
-        deadline, on a stalled peer), the shared link is aborted to unblock it."""
-        if self._sending:
-            self._shared.abort()
-        release, self._release = self._release, None
-        if release is not None:
-            release(self._shared)
-
-
-class LinkPool:
-    """A daemon's multiplexed links, one per peer and endpoint, dialled on first use.
-
-    A link that no open task has used for ``idle_s`` seconds is closed (with its goodbye, so
-    the peer's open tasks lose nothing); the next task with that peer dials it again. A
-    deployment has few peers, so this only bounds what a peer met once keeps open."""
-
-    def __init__(self, creds: Credentials, idle_s: float = LINK_IDLE_S) -> None:
-        if idle_s <= 0:
-            raise ValueError(f"idle_s must be positive, got {idle_s}")
-        self._creds = creds
-        self.idle_s = idle_s
-        self._links: dict[tuple[str, str], SharedLink] = {}
-        self._lock = threading.Lock()
-        self._closed = False
-        self._stop = threading.Event()
-        self._reaper: threading.Thread | None = None
-
-    def link(self, peer: str, endpoint: str, task_id: str, timeout: float) -> TaskLink:
-        """``task_id``'s link to ``peer``; raises TransportError when it cannot be reached.
-        The task closes the returned :class:`TaskLink` when it is done with it."""
-        key = (peer, endpoint)
-        with self._lock:
-            shared = self._links.get(key)
-            if shared is not None and not shared.alive():
-                del self._links[key]
-                stale, shared = shared, None
-                threading.Thread(target=stale.close, daemon=True).start()
-            if shared is not None:
-                shared.users += 1  # in the same critical section: prune() cannot take it now
-        if shared is None:
-            hello = peer_pb2.PeerHello(
-                version=2, task_id="", sender=self._creds.identity.name, receiver=peer
-            )
-            fresh = SharedLink(_dial(self._creds, endpoint, hello, timeout), peer)
-            with self._lock:
-                closed = self._closed
-                shared = self._links.get(key)
-                if shared is None and not closed:
-                    self._links[key] = shared = fresh
-                    self._start_reaper()
-                if shared is not None:
-                    shared.users += 1
-            if shared is not fresh:  # another task dialled the same peer meanwhile, or stopping
-                fresh.close()
-            if shared is None:
-                raise TransportError("the daemon is stopping")
-        return TaskLink(shared, task_id, self._release)
-
-    def _release(self, shared: SharedLink) -> None:
-        with self._lock:
-            shared.users -= 1
-            if shared.users == 0:
-                shared.idle_since = time.monotonic()
-
-    def prune(self, now: float | None = None) -> int:
-        """Close the links idle for ``idle_s`` seconds or more; returns how many."""
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            idle = [
-                key
-                for key, shared in self._links.items()
-                if shared.users == 0 and now - shared.idle_since >= self.idle_s
-            ]
-            gone = [self._links.pop(key) for key in idle]
-        for shared in gone:
-            log.info("closed an idle link", extra={"peer": shared.peer})
-            shared.close()
-        return len(gone)
-
-    def _start_reaper(self) -> None:  # under self._lock
-        if self._reaper is None:
-            self._reaper = threading.Thread(target=self._reap, daemon=True, name="link-reaper")
-            self._reaper.start()
-
-    def _reap(self) -> None:
-        while not self._stop.wait(min(self.idle_s / 2, 30.0)):
-            self.prune()
-
-    def close(self) -> None:
-        self._stop.set()
-        with self._lock:
-            self._closed = True
-            links, self._links = list(self._links.values()), {}
-        for shared in links:
-            shared.close()
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._links)
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.01) -> bool:

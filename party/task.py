@@ -28,7 +28,8 @@ import numpy as np
 from smc.hub.pki import Credentials
 from smc.hub.store import now_ms
 from smc.party import circuits, contrib, datasets, keyex, pickup, policy, results
-from smc.party.dataplane import DataPlaneServer, DirectLink, Inbox, LinkPool, PeerGone
+from smc.party.dataplane import DataPlaneServer, DirectLink, Inbox, PeerGone
+from smc.party.links import LinkPool
 from smc.party.offer import Prepared, Refusal, check_offer
 from smc.party.pickup import PickupStore
 from smc.party.relay import RelayLink, RelayReceiver, RelayStream

@@ -20,10 +20,10 @@ from smc.party.dataplane import (
     DataPlaneServer,
     DirectLink,
     Inbox,
-    LinkPool,
     PeerGone,
     wait_for,
 )
+from smc.party.links import LinkPool
 from smc.party.relay import RelayReceiver
 from smc.party.transport import PeerTransport
 from smc.proto.v1 import hub_pb2, peer_pb2
