@@ -299,7 +299,7 @@ def parse(raw: dict[str, Any], base: Path) -> PartyConfig:
         raise ConfigFileError(f"{where}: 'hubs' must list host:port addresses")
     if len({split_hub(h)[1] for h in hubs}) != len(hubs):
         raise ConfigFileError(f"{where}: 'hubs' lists the same address twice")
-    link_idle_s = float(_take(p, "link_idle_s", (int, float), where, 300.0))
+    link_idle_s = float(_take(p, "link_idle_s", (int, float), where, PartyConfig.link_idle_s))
     if not link_idle_s > 0:
         raise ConfigFileError(f"{where}: link_idle_s must be positive, got {link_idle_s}")
     datasets = {

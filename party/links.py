@@ -110,7 +110,7 @@ class TaskLink:
 class LinkPool:
     """A daemon's multiplexed links, one per peer and endpoint, dialled on first use.
 
-    A link that no open task has used for ``idle_s`` seconds is closed (with its goodbye, so
+    A link that no open task has held for ``idle_s`` seconds is closed (with its goodbye, so
     the peer's open tasks lose nothing); the next task with that peer dials it again. A
     deployment has few peers, so this only bounds what a peer met once keeps open."""
 
