@@ -6,7 +6,9 @@ shares one deployment; tests that kill or restart a process leave it running aga
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -459,7 +461,13 @@ def test_hub_restart_keeps_finished_tasks_and_fails_running_ones(
     running = client.submit(chain_program(400), deadline_s=60)
     _started(running)
     dep.kill("hub")
-    dep.restart_hub()
+    # the relay comes back on the port it had, not the default gRPC port + 1, which another
+    # process may hold by now (as here, where the relay's port was chosen by the system)
+    with contextlib.ExitStack() as stack:
+        host, _, port = dep.hub_address.rpartition(":")
+        with contextlib.suppress(OSError):  # unless + 1 was the relay's own port
+            stack.enter_context(socket.create_server((host, int(port) + 1)))
+        dep.restart_hub()
     st = finished.status()
     assert st.state == "succeeded"
     assert (
