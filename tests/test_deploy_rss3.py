@@ -479,6 +479,11 @@ def test_hub_restart_keeps_finished_tasks_and_fails_running_ones(
     while sum(p.online for p in client.parties()) < 4 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert float(client.run(stats_program(), deadline_s=60)["alice"]["mean_age"]) > 0
+    # the daemons learnt the relay's address again when they re-registered
+    relayed = client.run(stats_program(), deadline_s=60, data_plane="relay")
+    assert float(relayed["alice"]["mean_age"]) == pytest.approx(
+        float(first["alice"]["mean_age"]), abs=1e-3
+    )  # truncation rounds either way: equal up to a few ulps
 
 
 def test_hub_database_holds_no_plaintext(dep: LocalDeployment) -> None:
