@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, cast
 
-from smc.hub.alloc import tune_allocator
 from typing_extensions import Buffer
 
+from smc.alloc import tune_allocator
 from smc.errors import TransportError
 from smc.transport import NetemConfig, Transport
 
@@ -135,7 +135,7 @@ class Job:
 def _serve(me: int, endpoints: int, control: Connection, conns: dict[int, Connection]) -> None:
     """Main loop of one endpoint process: run each job it is sent, reply with its result.
 
-    The process takes the party daemons' allocator settings first (:mod:`smc.hub.alloc`), so
+    The process takes the party daemons' allocator settings first (:mod:`smc.alloc`), so
     that this mode measures the engine as the daemons run it."""
     tune_allocator()
     links = {peer: Link(c) for peer, c in conns.items()}

@@ -20,7 +20,6 @@ from typing import Any, NoReturn
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from smc.hub import logs
-from smc.hub.alloc import tune_allocator
 from smc.hub.config import HubConfig
 from smc.hub.core import HubCore, HubError
 from smc.hub.pki import Credentials, Identity, verify_cert
@@ -28,6 +27,8 @@ from smc.hub.relay import RelayServer, Tap
 from smc.hub.store import SqliteTaskStore
 from smc.hub.tls import caller, server_credentials, server_options
 from smc.proto.v1 import hub_pb2, hub_pb2_grpc
+
+from smc.alloc import tune_allocator
 
 log = logging.getLogger("smc.hub.server")
 
@@ -239,7 +240,7 @@ def write_ready(path: str | Path, info: dict[str, Any]) -> None:
 
 def serve(config: HubConfig, ready_file: str | None = None) -> int:
     logs.configure("hub", config.log_level)
-    tuned = tune_allocator()  # a megabyte per relayed chunk: reuse it (smc.hub.alloc)
+    tuned = tune_allocator()  # a megabyte per relayed chunk: reuse it (smc.alloc)
     hub = HubServer(config)
     hub.start()
     stop = threading.Event()

@@ -19,7 +19,6 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from smc.hub import logs
-from smc.hub.alloc import tune_allocator
 from smc.hub.pki import Credentials, verify_cert
 from smc.hub.server import write_ready
 from smc.hub.tls import server_credentials, server_options
@@ -34,6 +33,7 @@ from smc.party.task import TaskRun
 from smc.party.wire import OfferError, announcements_by_name, task_from_offer
 from smc.proto.v1 import hub_pb2
 
+from smc.alloc import tune_allocator
 from smc.config import ENGINE_VERSION
 
 log = logging.getLogger("smc.party")
@@ -293,7 +293,7 @@ class PartyDaemon:
 
 def serve(config: PartyConfig, ready_file: str | None = None) -> int:
     logs.configure(f"party:{config.name}", config.log_level)
-    tuned = tune_allocator()  # arrays of megabytes every round: reuse them (smc.hub.alloc)
+    tuned = tune_allocator()  # arrays of megabytes every round: reuse them (smc.alloc)
     log.info("allocator settings", extra={"tuned": tuned})
     daemon = PartyDaemon(config)
     daemon.start()

@@ -15,6 +15,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from smc.alloc import tune_allocator
     from smc.api import (
         ProgramBuilder,
         SecureArray,
@@ -88,6 +89,7 @@ _WHERE = {
     "SimulationResult": "smc.runtime",
     "simulate": "smc.runtime",
     "NetemConfig": "smc.transport",
+    "tune_allocator": "smc.alloc",
 }
 
 __all__ = [
@@ -120,6 +122,7 @@ __all__ = [
     "sort_by_key",
     "stack",
     "top_k",
+    "tune_allocator",
     "where",
 ]
 __version__ = "0.1.0"

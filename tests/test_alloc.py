@@ -1,5 +1,6 @@
-"""The daemons' allocator settings (smc.hub.alloc): arrays of megabytes allocated and freed
-round after round are reused instead of being page-faulted in again each time."""
+"""The allocator settings (smc.alloc) that the daemons apply and scripts may opt into: arrays of
+megabytes allocated and freed round after round are reused instead of being page-faulted in
+again each time."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 PROBE = """
 import resource, sys
 import numpy as np
-from smc.hub.alloc import tune_allocator
+from smc.alloc import tune_allocator
 tuned = tune_allocator() if sys.argv[1] == "tuned" else None
 for _ in range(3):  # warm up: the first rounds fault the memory in either way
     arrays = [np.ones(1 << 20) for _ in range(4)]
@@ -45,7 +46,7 @@ def test_tuned_daemons_reuse_large_arrays_instead_of_faulting_them_in() -> None:
 HEAPS = """
 import ctypes, sys, threading
 import numpy as np
-from smc.hub.alloc import tune_allocator
+from smc.alloc import tune_allocator
 tuned = tune_allocator() if sys.argv[1] == "tuned" else None
 ready = threading.Barrier(5)
 def task():  # a task or a link reader: a thread that allocates arrays of megabytes
@@ -77,3 +78,27 @@ def test_tuned_daemons_keep_every_thread_on_one_heap() -> None:
     # next task faults its arrays in again: with the settings, every thread shares the main one
     assert _heaps("default") == 5
     assert _heaps("tuned") == 1
+
+
+SIMULATE = """
+import numpy as np
+import smc
+assert smc.tune_allocator()
+rng = np.random.default_rng(3)
+x, y = rng.uniform(-50, 50, 300_000), rng.uniform(-50, 50, 300_000)
+b = smc.ProgramBuilder(["alice", "bob", "carol"])
+b.output("p", b.input("alice", "x", shape=x.shape) * b.input("bob", "y", shape=y.shape), to="carol")
+for _ in range(3):  # rounds that reuse the freed arrays
+    out = smc.simulate(b.build(), {"alice": {"x": x}, "bob": {"y": y}}).outputs["carol"]["p"]
+    exact = np.round(x * 2**16) * np.round(y * 2**16) / 2**32  # the encoded inputs' product
+    print(float(np.max(np.abs(out - exact))))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_a_script_can_opt_in_and_simulates_the_same() -> None:
+    run = subprocess.run(
+        [sys.executable, "-c", SIMULATE], capture_output=True, text=True, check=True
+    )
+    errors = [float(v) for v in run.stdout.split()]
+    assert len(errors) == 3 and max(errors) <= 2.0**-16, errors  # truncation: at most one ulp
