@@ -248,7 +248,7 @@ def serve(config: HubConfig, ready_file: str | None = None) -> int:
         signal.signal(sig, lambda *_: stop.set())
     log.info("allocator settings", extra={"tuned": tuned})
     if ready_file:
-        relay = f"{hub.address.rpartition(':')[0]}:{hub.relay.port}"
+        relay = f"{config.relay_address.rpartition(':')[0]}:{hub.relay.port}"
         write_ready(ready_file, {"address": hub.address, "relay": relay, "pid": os.getpid()})
     stop.wait()
     hub.stop()

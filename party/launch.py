@@ -101,7 +101,6 @@ class LocalDeployment:
         if taken:
             raise ValueError(f"{sorted(taken)} would share files with a hub of the same name")
         self.hub_addresses = [""] * hubs
-        self._hub_relays = [""] * hubs
         # a hub restarted on the addresses it had: gRPC and relay (the relay's default, the
         # gRPC port + 1, may be taken by then: only the port the system chose is known free)
         self._hub_listen: dict[str, tuple[str, str]] = {}
@@ -226,7 +225,6 @@ class LocalDeployment:
         ]
         for k, proc in zip(numbers, procs, strict=True):
             self.hub_addresses[k] = self._wait_ready(proc)["address"]
-            self._hub_relays[k] = proc.info["relay"]
         return [self.hub_addresses[k] for k in numbers]
 
     def start_hub(self, hub: int = 0) -> str:
@@ -235,7 +233,8 @@ class LocalDeployment:
 
     def restart_hub(self, hub: int = 0) -> str:
         """Start a hub again on the same address and database (after it stopped or died)."""
-        self._hub_listen[self.hub_names[hub]] = (self.hub_addresses[hub], self._hub_relays[hub])
+        name = self.hub_names[hub]
+        self._hub_listen[name] = (self.hub_addresses[hub], self.procs[name].info["relay"])
         self.write()
         return self.start_hub(hub)
 
