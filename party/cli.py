@@ -132,7 +132,8 @@ def _run(args: argparse.Namespace) -> int:
     def progress(event: object) -> None:
         kind, party, message = (getattr(event, k, "") for k in ("kind", "party", "message"))
         if not args.quiet:
-            print(f"  [{kind}] {party + ': ' if party else ''}{message}", file=sys.stderr)
+            who = f"{party}: " if party and message else party
+            print(f"  [{kind}] {who}{message}".rstrip(), file=sys.stderr)
 
     print(f"submitting {program.summary()}", file=sys.stderr)
     with Client(args.hub, Credentials.from_dir(args.keys, args.name), args.hub_name) as client:
