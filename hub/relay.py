@@ -181,7 +181,11 @@ class RelaySwitch:
         if self._tap is not None:
             self._tap(header.task_id, sender, header.peer, bytes(payload))
         out = hub_pb2.RelayFrame(
-            task_id=header.task_id, peer=sender, seq=header.seq, last=header.last
+            task_id=header.task_id,
+            peer=sender,
+            seq=header.seq,
+            last=header.last,
+            frame_bytes=header.frame_bytes,
         )
         try:
             target.put((out, payload), timeout=PUT_TIMEOUT_S)

@@ -32,6 +32,8 @@ from smc.hub.pki import CertificateError, verify_signature
 from smc.prg import LocalRandom
 from smc.protocols.keys import KeyRing
 
+TAG_BYTES = 16  # AES-GCM's authentication tag
+
 
 class KeyExchangeError(Exception):
     """An announcement that does not verify, or a key that cannot be used."""
@@ -145,26 +147,29 @@ def _chunk_nonce(seq: int) -> bytes:
     return seq.to_bytes(12, "little")
 
 
-def _chunk_aad(task_id: str, sender: str, receiver: str, last: bool) -> bytes:
-    return bytes(canonical_json(["smc/v1 relay", task_id, sender, receiver, int(last)]))
+def _chunk_aad(task_id: str, sender: str, receiver: str, last: bool, frame_bytes: int) -> bytes:
+    return bytes(
+        canonical_json(["smc/v1 relay", task_id, sender, receiver, int(last), frame_bytes])
+    )
 
 
 class ChunkSealer:
     """Encrypts one direction's relayed chunks: the nonce is the chunk counter, the AAD binds
-    task, sender, receiver and the end-of-frame flag (so the hub cannot splice or cut frames)."""
+    task, sender, receiver, the end-of-frame flag and the frame's size (so the hub cannot
+    splice, cut or resize frames)."""
 
     def __init__(self, key: bytes, task_id: str, sender: str, receiver: str) -> None:
         self._aead = AESGCM(key)
         self._task, self._from, self._to = task_id, sender, receiver
         self.seq = 0
 
-    def seal(self, chunk: bytes | memoryview, last: bool) -> tuple[int, bytes]:
+    def seal(self, chunk: bytes | memoryview, last: bool, frame_bytes: int) -> tuple[int, bytes]:
+        """(sequence number, ciphertext) of one chunk of a frame of ``frame_bytes`` bytes; the
+        chunk is read in place (a memoryview of the frame is not copied first)."""
         seq = self.seq
         self.seq += 1
-        ct = self._aead.encrypt(
-            _chunk_nonce(seq), bytes(chunk), _chunk_aad(self._task, self._from, self._to, last)
-        )
-        return seq, ct
+        aad = _chunk_aad(self._task, self._from, self._to, last, frame_bytes)
+        return seq, self._aead.encrypt(_chunk_nonce(seq), chunk, aad)
 
 
 class ChunkOpener:
@@ -176,22 +181,29 @@ class ChunkOpener:
         self._task, self._from, self._to = task_id, sender, receiver
         self.seq = 0
 
-    def open(self, seq: int, last: bool, payload: bytes | bytearray) -> bytes:
+    def open_into(
+        self, seq: int, last: bool, frame_bytes: int, payload: bytes | bytearray, into: memoryview
+    ) -> None:
+        """Decrypt one chunk into ``into``, which must be exactly the plaintext's size
+        (``len(payload) - TAG_BYTES``): the frame is assembled where it will be read."""
         if seq != self.seq:
             raise KeyExchangeError(
                 f"relayed chunk {seq} from {self._from!r} where chunk {self.seq} was due "
                 "(duplicated, replayed, dropped or reordered by the relay)"
             )
-        try:
-            plain = self._aead.decrypt(
-                _chunk_nonce(seq), payload, _chunk_aad(self._task, self._from, self._to, last)
+        if len(payload) != len(into) + TAG_BYTES:
+            raise KeyExchangeError(
+                f"relayed chunk {seq} from {self._from!r} has {len(payload)} bytes where "
+                f"{len(into) + TAG_BYTES} were due"
             )
+        aad = _chunk_aad(self._task, self._from, self._to, last, frame_bytes)
+        try:
+            self._aead.decrypt_into(_chunk_nonce(seq), payload, aad, into)
         except Exception:
             raise KeyExchangeError(
                 f"relayed chunk {seq} from {self._from!r} failed authentication"
             ) from None
         self.seq += 1
-        return plain
 
 
 # ------------------------------------------------------------------------------ results
@@ -230,10 +242,16 @@ def open_result(
     party: str,
     nonce: bytes,
     ciphertext: bytes | bytearray,
-) -> bytes:
-    """Decrypt outputs sealed by ``party`` (whose announced key is ``party_pub_hex``)."""
+) -> bytearray:
+    """Decrypt outputs sealed by ``party`` (whose announced key is ``party_pub_hex``), into a
+    fresh writable buffer that the decoded arrays can share instead of copying (a result may
+    be hundreds of megabytes)."""
     key = _result_key(_exchange(client, party_pub_hex), manifest_sha256, party)
+    if len(ciphertext) < TAG_BYTES:
+        raise KeyExchangeError(f"result of {party!r} is shorter than its authentication tag")
+    plain = bytearray(len(ciphertext) - TAG_BYTES)
     try:
-        return AESGCM(key).decrypt(nonce, ciphertext, canonical_json([task_id, party]))
+        AESGCM(key).decrypt_into(nonce, ciphertext, canonical_json([task_id, party]), plain)
     except Exception:
         raise KeyExchangeError(f"result of {party!r} failed authentication") from None
+    return plain

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from smc.hub.pki import Credentials
 from smc.hub.relay import RelayWireError, read_chunk, write_chunk, write_hello
 from smc.hub.tls import hard_close, keep_alive, peer_identity, wake
-from smc.party.dataplane import Inbox, PeerGone, client_context
-from smc.party.keyex import ChunkOpener, ChunkSealer, KeyExchangeError
+from smc.party.dataplane import DEFAULT_MAX_FRAME, Inbox, PeerGone, client_context
+from smc.party.keyex import TAG_BYTES, ChunkOpener, ChunkSealer, KeyExchangeError
 from smc.proto.v1 import hub_pb2
 
 from smc.errors import TransportError
@@ -151,12 +151,11 @@ class RelayLink:
             while True:
                 end = min(pos + CHUNK, total)
                 last = end == total
-                seq, ct = self._sealer.seal(frame[pos:end], last)
-                self._stream.send(
-                    hub_pb2.RelayFrame(task_id=self._task_id, peer=self.peer, seq=seq, last=last),
-                    ct,
-                    self._timeout(),
+                seq, ct = self._sealer.seal(frame[pos:end], last, total)
+                header = hub_pb2.RelayFrame(
+                    task_id=self._task_id, peer=self.peer, seq=seq, last=last, frame_bytes=total
                 )
+                self._stream.send(header, ct, self._timeout())
                 pos = end
                 if last:
                     return
@@ -166,13 +165,22 @@ class RelayLink:
 
 
 class RelayReceiver:
-    """Opens one peer's relayed chunks for one task and puts whole frames on the inbox."""
+    """Opens one peer's relayed chunks for one task and puts whole frames on the inbox.
 
-    def __init__(self, opener: ChunkOpener, inbox: Inbox, peer: str) -> None:
+    Each chunk names its frame's size (authenticated: it is in the chunk's AAD), so the frame's
+    buffer is allocated once, at its first chunk, and every chunk is decrypted straight into
+    its place. A frame above ``max_frame_bytes`` is refused before anything is allocated, as on
+    the direct data plane."""
+
+    def __init__(
+        self, opener: ChunkOpener, inbox: Inbox, peer: str, max_frame_bytes: int = DEFAULT_MAX_FRAME
+    ) -> None:
         self._opener = opener
         self._inbox = inbox
         self._peer = peer
-        self._parts: list[bytes] = []
+        self._max = max_frame_bytes
+        self._frame: bytearray | None = None
+        self._pos = 0
         self._failed = False
 
     def feed(self, frame: hub_pb2.RelayFrame, payload: bytes | bytearray) -> None:
@@ -181,16 +189,38 @@ class RelayReceiver:
         if frame.error:
             self._fail(f"the hub could not relay frames to or from {self._peer!r}: {frame.error}")
             return
+        size = frame.frame_bytes
+        if self._frame is None:
+            if size > self._max:
+                self._fail(
+                    f"relayed frame of {size} bytes from {self._peer!r} is above the limit "
+                    f"{self._max}"
+                )
+                return
+            self._frame, self._pos = bytearray(size), 0
+        elif size != len(self._frame):
+            self._fail(f"relayed chunk {frame.seq} from {self._peer!r} changes its frame's size")
+            return
+        end = self._pos + len(payload) - TAG_BYTES
+        if not self._pos <= end <= size:
+            self._fail(f"relayed chunk {frame.seq} from {self._peer!r} does not fit its frame")
+            return
         try:
-            self._parts.append(self._opener.open(frame.seq, frame.last, payload))
+            self._opener.open_into(
+                frame.seq, frame.last, size, payload, memoryview(self._frame)[self._pos : end]
+            )
         except KeyExchangeError as exc:
             self._fail(str(exc))
             return
+        self._pos = end
         if frame.last:
-            data = b"".join(self._parts)
-            self._parts = []
+            data, self._frame = self._frame, None
+            if end != size:
+                self._fail(f"relayed frame from {self._peer!r} ended {size - end} bytes short")
+                return
             self._inbox.put(self._peer, data)
 
     def _fail(self, reason: str) -> None:
         self._failed = True
+        self._frame = None
         self._inbox.put(self._peer, PeerGone(reason))

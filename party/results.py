@@ -35,7 +35,9 @@ def encode(outputs: dict[str, np.ndarray]) -> bytes:
     return struct.pack("<I", len(head)) + bytes(head) + b"".join(blobs)
 
 
-def decode(blob: bytes) -> dict[str, np.ndarray]:
+def decode(blob: bytes | bytearray) -> dict[str, np.ndarray]:
+    """The outputs in ``blob``: views of it when it is writable (a ``bytearray``), else
+    copies, so that the arrays are writable either way."""
     if len(blob) < 4:
         raise ResultFormatError("result too short")
     (size,) = struct.unpack_from("<I", blob)
@@ -63,7 +65,8 @@ def decode(blob: bytes) -> dict[str, np.ndarray]:
         nbytes = count * dtype.itemsize
         if pos + nbytes > len(blob):
             raise ResultFormatError(f"output {name!r} is truncated")
-        out[name] = np.frombuffer(blob, dtype=dtype, count=count, offset=pos).reshape(shape).copy()
+        arr = np.frombuffer(blob, dtype=dtype, count=count, offset=pos).reshape(shape)
+        out[name] = arr if arr.flags.writeable else arr.copy()  # a view of a bytearray
         pos += nbytes
     if pos != len(blob):
         raise ResultFormatError("trailing bytes after the last output")

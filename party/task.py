@@ -344,7 +344,9 @@ class TaskRun:
         with self._lock:
             for name in peers:
                 opener = keyex.ChunkOpener(secrets[name].recv_key, self.task_id, name, self.me)
-                self.receivers[name] = RelayReceiver(opener, self.inbox, name)
+                self.receivers[name] = RelayReceiver(
+                    opener, self.inbox, name, self.config.max_frame_bytes
+                )
             pending, self.pending_relay = self.pending_relay, []
         for frame, payload in pending:
             if frame.peer in self.receivers:

@@ -99,9 +99,11 @@ def test_chunks_go_from_one_party_to_another_stamped_with_the_sender(
     alice, _ = _stream(keys, "alice", server)
     bob, got = _stream(keys, "bob", server)
     payload = bytes(range(256)) * 4096  # a whole 1 MiB chunk
-    alice.send(hub_pb2.RelayFrame(task_id=TASK, peer="bob", seq=3, last=True), payload, 5.0)
+    head = hub_pb2.RelayFrame(task_id=TASK, peer="bob", seq=3, last=True, frame_bytes=7 << 20)
+    alice.send(head, payload, 5.0)
     frame = got.get(timeout=5)
     assert (frame.task_id, frame.peer, frame.seq, frame.last) == (TASK, "alice", 3, True)
+    assert frame.frame_bytes == 7 << 20  # the frame's size travels with every chunk
     assert frame.payload == payload and not frame.error
     assert seen == [(TASK, "alice", "bob", payload)]
     alice.stop()

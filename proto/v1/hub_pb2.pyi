@@ -228,17 +228,19 @@ class RelayHello(_message.Message):
     def __init__(self, version: _Optional[int] = ..., direction: _Optional[str] = ...) -> None: ...
 
 class RelayFrame(_message.Message):
-    __slots__ = ("task_id", "peer", "seq", "last", "payload", "error")
+    __slots__ = ("task_id", "peer", "seq", "last", "payload", "error", "frame_bytes")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     PEER_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     LAST_FIELD_NUMBER: _ClassVar[int]
     PAYLOAD_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    FRAME_BYTES_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     peer: str
     seq: int
     last: bool
     payload: bytes
     error: str
-    def __init__(self, task_id: _Optional[str] = ..., peer: _Optional[str] = ..., seq: _Optional[int] = ..., last: _Optional[bool] = ..., payload: _Optional[bytes] = ..., error: _Optional[str] = ...) -> None: ...
+    frame_bytes: int
+    def __init__(self, task_id: _Optional[str] = ..., peer: _Optional[str] = ..., seq: _Optional[int] = ..., last: _Optional[bool] = ..., payload: _Optional[bytes] = ..., error: _Optional[str] = ..., frame_bytes: _Optional[int] = ...) -> None: ...
