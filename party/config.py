@@ -15,6 +15,7 @@ Example::
     clients = ["analyst"]            # who may submit tasks touching this party ("*" = any)
     health_listen = "127.0.0.1:7601" # optional grpc.health.v1 endpoint (mTLS)
     link_idle_s = 300                # close a link to a peer that no task used for this long
+    relay_channel = "tls"            # the hub relay hop: "tls", or "sealed" (see below)
 
     [datasets.patients]
     path = "patients.csv"            # CSV with a header row, .npy, SQLite or Parquet
@@ -42,6 +43,13 @@ precedence over ``hub_name`` (which stays the default for entries without one)::
 
     hubs = ["hub@hub1.example.org:7443", "hub2@hub2.example.org:7443"]
 
+``relay_channel`` chooses how this party's relay connections to the hub carry frames (both are
+opened with the mTLS handshake, and relayed payloads are end-to-end AES-256-GCM ciphertext either
+way): ``"tls"`` keeps TLS on the hop for every byte; ``"sealed"`` closes the TLS layer after the
+handshake and seals each chunk's header under a key the hub sent inside TLS, while the payload
+travels as the end-to-end ciphertext it already is. "sealed" costs the hub about a third of the
+CPU per relayed byte; see :mod:`smc.hub.relay` and docs/deployment.md.
+
 ``format`` defaults to the path's suffix (``.sqlite``, ``.sqlite3`` and ``.db`` are SQLite,
 ``.parquet`` and ``.pq`` Parquet), or to ``sqlite`` when a ``query`` is given. The query is checked
 here (one SELECT or WITH statement); :mod:`smc.party.datasets` runs it on a read-only connection
@@ -60,6 +68,7 @@ from pathlib import Path
 from typing import Any
 
 from smc.hub.pki import NAME_RE
+from smc.hub.relay import CHANNELS
 
 DTYPES = ("fixed", "int")
 FORMATS = ("csv", "npy", "sqlite", "parquet")
@@ -124,6 +133,7 @@ class PartyConfig:
     slow_rounds_s: float = 0.0  # testing only: sleep before every frame sent
     health_listen: str = ""  # grpc.health.v1 over mTLS, e.g. "127.0.0.1:7601" ("" = off)
     link_idle_s: float = 300.0  # a direct link no task used for this long is closed
+    relay_channel: str = "tls"  # the relay hop: "tls" or "sealed" (smc.hub.relay.CHANNELS)
 
 
 def split_hub(entry: str) -> tuple[str | None, str]:
@@ -288,6 +298,7 @@ def parse(raw: dict[str, Any], base: Path) -> PartyConfig:
             "slow_rounds_s",
             "health_listen",
             "link_idle_s",
+            "relay_channel",
         },
         where,
     )
@@ -302,6 +313,11 @@ def parse(raw: dict[str, Any], base: Path) -> PartyConfig:
     link_idle_s = float(_take(p, "link_idle_s", (int, float), where, PartyConfig.link_idle_s))
     if not link_idle_s > 0:
         raise ConfigFileError(f"{where}: link_idle_s must be positive, got {link_idle_s}")
+    relay_channel = _take(p, "relay_channel", str, where, PartyConfig.relay_channel)
+    if relay_channel not in CHANNELS:
+        raise ConfigFileError(
+            f"{where}: relay_channel must be one of {', '.join(CHANNELS)}, got {relay_channel!r}"
+        )
     datasets = {
         n: _dataset(n, d, base) for n, d in _take(raw, "datasets", dict, "party.toml", {}).items()
     }
@@ -322,6 +338,7 @@ def parse(raw: dict[str, Any], base: Path) -> PartyConfig:
         slow_rounds_s=float(_take(p, "slow_rounds_s", (int, float), where, 0.0)),
         health_listen=_take(p, "health_listen", str, where, ""),
         link_idle_s=link_idle_s,
+        relay_channel=relay_channel,
     )
 
 

@@ -82,6 +82,7 @@ class PartyDaemon:
                 on_relay=self._on_relay,
                 heartbeat=self._heartbeat_request_and_health,
                 on_lost=self._hub_lost,
+                relay_channel=config.relay_channel,
             )
             for addr in config.hubs
         ]

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import grpc
 from smc.hub.pki import CertificateError, Credentials
+from smc.hub.relay import RelayWireError
 from smc.hub.tls import channel, peer_identity, ssl_context
 from smc.party.config import split_hub
 from smc.party.relay import RelayStream
@@ -54,6 +55,7 @@ class HubConnection:
         on_relay: Callable[[HubConnection, hub_pb2.RelayFrame, bytes | bytearray], None],
         heartbeat: Callable[[HubConnection], hub_pb2.HeartbeatRequest],
         on_lost: Callable[[HubConnection], None] = lambda _hub: None,
+        relay_channel: str = "tls",
     ) -> None:
         # ``address`` is a ``hubs`` entry: "host:port", or "name@host:port" naming the hub's
         # certificate (several hubs, each with its own identity); the entry's name wins
@@ -67,6 +69,7 @@ class HubConnection:
         self._on_relay = on_relay
         self._heartbeat = heartbeat
         self._on_lost = on_lost
+        self._relay_channel = relay_channel
         self._stop = threading.Event()
         self.attached = threading.Event()
         self.relay: RelayStream | None = None
@@ -144,10 +147,11 @@ class HubConnection:
             self.server_name,
             lambda f, p: self._on_relay(self, f, p),
             on_broken=self._relay_broken,
+            channel=self._relay_channel,
         )
         try:
             relay.start()
-        except (OSError, ssl.SSLError, CertificateError) as exc:
+        except (OSError, ssl.SSLError, CertificateError, RelayWireError) as exc:
             log.warning(
                 "cannot open the relay connections",
                 extra={"hub": self.address, "port": port, "error": str(exc)},

@@ -19,7 +19,15 @@ import threading
 from collections.abc import Callable
 
 from smc.hub.pki import Credentials
-from smc.hub.relay import RelayWireError, read_chunk, write_chunk, write_hello
+from smc.hub.relay import (
+    CHANNELS,
+    RelayWireError,
+    SealedWire,
+    TlsWire,
+    Wire,
+    read_accept,
+    write_hello,
+)
 from smc.hub.tls import hard_close, keep_alive, peer_identity, wake
 from smc.party.dataplane import DEFAULT_MAX_FRAME, Inbox, PeerGone, client_context
 from smc.party.keyex import TAG_BYTES, ChunkOpener, ChunkSealer, KeyExchangeError
@@ -33,9 +41,12 @@ CHUNK = 1 << 20
 CONNECT_TIMEOUT_S = 10.0
 
 
-def _dial(address: str, creds: Credentials, hub_name: str | None, direction: str) -> ssl.SSLSocket:
+def _dial(
+    address: str, creds: Credentials, hub_name: str | None, direction: str, channel: str
+) -> Wire:
     """One relay connection to the hub at ``address`` (its relay port), checked to present a
-    *hub* certificate of this CA (named ``hub_name`` when given)."""
+    *hub* certificate of this CA (named ``hub_name`` when given), on a ``channel`` of
+    :data:`~smc.hub.relay.CHANNELS` (see :mod:`smc.hub.relay`)."""
     host, _, port = address.rpartition(":")
     raw = socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S)
     try:
@@ -47,12 +58,17 @@ def _dial(address: str, creds: Credentials, hub_name: str | None, direction: str
         raise
     try:
         peer_identity(sock, creds.ca_pem, ("hub",), hub_name)
-        write_hello(sock, direction)
+        write_hello(sock, direction, channel)
+        wire: Wire = TlsWire(sock)
+        if channel == "sealed":
+            key = read_accept(sock)
+            sock.unwrap()  # close_notify both ways; the same socket now carries raw bytes
+            wire = SealedWire(sock, key, direction)
         sock.settimeout(None)
     except BaseException:
         hard_close(sock)
         raise
-    return sock
+    return wire
 
 
 class RelayStream:
@@ -65,42 +81,47 @@ class RelayStream:
         hub_name: str | None,
         on_frame: Callable[[hub_pb2.RelayFrame, bytes | bytearray], None],
         on_broken: Callable[[], None] = lambda: None,
+        channel: str = "tls",
     ) -> None:
+        if channel not in CHANNELS:
+            raise ValueError(f"relay channel must be one of {CHANNELS}, got {channel!r}")
+        self.channel = channel
         self._on_broken = on_broken  # called once when "down" ends (not after stop())
         self._stopped = False
         self._address = address
         self._creds = creds
         self._hub_name = hub_name
         self._on_frame = on_frame
-        self._up: ssl.SSLSocket | None = None
-        self._down: ssl.SSLSocket | None = None
+        self._up: Wire | None = None
+        self._down: Wire | None = None
         self._lock = threading.Lock()  # one sender at a time on "up"
         self._thread: threading.Thread | None = None
         self.broken = threading.Event()
 
     def start(self) -> None:
-        """Open both connections; raises OSError, ssl.SSLError or CertificateError."""
-        self._down = _dial(self._address, self._creds, self._hub_name, "down")
+        """Open both connections; raises OSError, ssl.SSLError, CertificateError or
+        RelayWireError."""
+        self._down = _dial(self._address, self._creds, self._hub_name, "down", self.channel)
         try:
-            self._up = _dial(self._address, self._creds, self._hub_name, "up")
+            self._up = _dial(self._address, self._creds, self._hub_name, "up", self.channel)
         except BaseException:
-            hard_close(self._down)
+            hard_close(self._down.sock)
             raise
         self._thread = threading.Thread(
             target=self._read, args=(self._down,), daemon=True, name="relay-in"
         )
         self._thread.start()
 
-    def _read(self, sock: ssl.SSLSocket) -> None:
+    def _read(self, wire: Wire) -> None:
         try:
-            while (chunk := read_chunk(sock)) is not None:
+            while (chunk := wire.read()) is not None:
                 self._on_frame(*chunk)  # header, payload (kept apart: no protobuf copy)
         except (OSError, ssl.SSLError, RelayWireError) as exc:
             if not self.broken.is_set():
                 log.warning("relay connection ended", extra={"error": str(exc)})
         finally:
             self.broken.set()
-            hard_close(sock)
+            hard_close(wire.sock)
             if not self._stopped:
                 self._on_broken()
 
@@ -109,8 +130,8 @@ class RelayStream:
             raise TransportError("the relay connection to the hub is down")
         with self._lock:
             try:
-                self._up.settimeout(timeout)
-                write_chunk(self._up, header, payload)
+                self._up.sock.settimeout(timeout)
+                self._up.write(header, payload)
             except (OSError, ssl.SSLError) as exc:
                 self.broken.set()
                 raise TransportError(f"the hub relay did not take the chunk: {exc}") from None
@@ -119,11 +140,11 @@ class RelayStream:
         self._stopped = True
         self.broken.set()
         if self._down is not None:
-            wake(self._down)  # the reader closes it
+            wake(self._down.sock)  # the reader closes it
         if self._up is not None:
-            wake(self._up)
+            wake(self._up.sock)
             with self._lock:
-                hard_close(self._up)
+                hard_close(self._up.sock)
 
 
 class RelayLink:

@@ -97,8 +97,12 @@ def deployment(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unt
         {p: _datasets(root, p) for p in PARTIES},
         dealer="dealer",
         relay_only=("p3",),
-        # p2 advertises an address nobody can dial: its peers fall back to the relay
-        party_extra={"p2": {"advertise": "127.0.0.2"}},
+        # p2 advertises an address nobody can dial: its peers fall back to the relay; p1, p3
+        # and the dealer keep TLS on their relay hop only for the handshake ("sealed")
+        party_extra={
+            "p2": {"advertise": "127.0.0.2"},
+            **{n: {"relay_channel": "sealed"} for n in ("p1", "p3", "dealer")},
+        },
     )
     dep.write()
     tap = Tap()
@@ -156,6 +160,12 @@ def test_everything_through_the_relay(deployment) -> None:  # type: ignore[no-un
     assert frozenset(("p0", "p1")) in tap.links(res.task_id)
     assert any("dealer" in link for link in tap.links(res.task_id))
     assert hub.core.relay.bytes_relayed > before
+    # p0 -> p1 went from a "tls" hop to a "sealed" one; each party kept the channel it chose
+    sealed = {"p1", "p3", "dealer"}
+    for name in (*PARTIES, "dealer"):
+        for direction in ("up", "down"):
+            want = "sealed" if name in sealed else "tls"
+            assert hub.relay.channels[name, direction] == want, (name, direction)
 
 
 def test_relay_connections_that_drop_are_reopened(deployment) -> None:  # type: ignore[no-untyped-def]

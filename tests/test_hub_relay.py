@@ -6,10 +6,12 @@ in test_hub_core.py; here the authorisation is a plain allow-list of (sender, re
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import socket
 import ssl
 import struct
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,10 +20,15 @@ import pytest
 from smc.hub import pki
 from smc.hub.pki import CertificateError
 from smc.hub.relay import (
+    CHANNELS,
     MAX_PAYLOAD,
     RelayServer,
     RelaySwitch,
+    RelayWireError,
+    SealedWire,
+    read_accept,
     read_chunk,
+    write_accept,
     write_chunk,
     write_hello,
 )
@@ -61,7 +68,14 @@ def relay(keys: Path) -> Iterator[tuple[RelayServer, list[tuple[str, str, str, b
     server.stop()
 
 
-def _stream(keys: Path, name: str, server: RelayServer) -> tuple[RelayStream, queue.Queue]:  # type: ignore[type-arg]
+@pytest.fixture(params=CHANNELS)
+def channel(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def _stream(
+    keys: Path, name: str, server: RelayServer, channel: str = "tls"
+) -> tuple[RelayStream, queue.Queue]:  # type: ignore[type-arg]
     got: queue.Queue[hub_pb2.RelayFrame] = queue.Queue()
 
     def arrived(header: hub_pb2.RelayFrame, payload: bytes | bytearray) -> None:
@@ -69,7 +83,11 @@ def _stream(keys: Path, name: str, server: RelayServer) -> tuple[RelayStream, qu
         got.put(header)
 
     stream = RelayStream(
-        f"127.0.0.1:{server.port}", pki.Credentials.from_dir(keys, name), "hub", arrived
+        f"127.0.0.1:{server.port}",
+        pki.Credentials.from_dir(keys, name),
+        "hub",
+        arrived,
+        channel=channel,
     )
     stream.start()
     return stream, got
@@ -93,11 +111,11 @@ def _closed(sock: ssl.SSLSocket) -> bool:
 
 
 def test_chunks_go_from_one_party_to_another_stamped_with_the_sender(
-    keys: Path, relay: tuple[RelayServer, list[tuple[str, str, str, bytes]]]
+    keys: Path, relay: tuple[RelayServer, list[tuple[str, str, str, bytes]]], channel: str
 ) -> None:
     server, seen = relay
-    alice, _ = _stream(keys, "alice", server)
-    bob, got = _stream(keys, "bob", server)
+    alice, _ = _stream(keys, "alice", server, channel)
+    bob, got = _stream(keys, "bob", server, channel)
     payload = bytes(range(256)) * 4096  # a whole 1 MiB chunk
     head = hub_pb2.RelayFrame(task_id=TASK, peer="bob", seq=3, last=True, frame_bytes=7 << 20)
     alice.send(head, payload, 5.0)
@@ -111,10 +129,10 @@ def test_chunks_go_from_one_party_to_another_stamped_with_the_sender(
 
 
 def test_a_refused_chunk_comes_back_as_an_error_frame(
-    keys: Path, relay: tuple[RelayServer, list[tuple[str, str, str, bytes]]]
+    keys: Path, relay: tuple[RelayServer, list[tuple[str, str, str, bytes]]], channel: str
 ) -> None:
     server, seen = relay
-    alice, got = _stream(keys, "alice", server)
+    alice, got = _stream(keys, "alice", server, channel)
     alice.send(hub_pb2.RelayFrame(task_id=TASK, peer="mallory", seq=0), b"x" * 32, 5.0)
     frame = got.get(timeout=5)
     assert frame.peer == "mallory" and frame.error == "not a link" and not seen
@@ -185,12 +203,12 @@ def test_a_party_refuses_a_relay_port_that_is_not_the_hub(keys: Path) -> None:
 
 
 def test_a_reconnecting_party_replaces_its_old_down_connection(
-    keys: Path, relay: tuple[RelayServer, list[tuple[str, str, str, bytes]]]
+    keys: Path, relay: tuple[RelayServer, list[tuple[str, str, str, bytes]]], channel: str
 ) -> None:
     server, _ = relay
-    alice, _ = _stream(keys, "alice", server)
-    old, _ = _stream(keys, "bob", server)
-    new, got = _stream(keys, "bob", server)
+    alice, _ = _stream(keys, "alice", server, channel)
+    old, _ = _stream(keys, "bob", server, channel)
+    new, got = _stream(keys, "bob", server, channel)
     assert old.broken.wait(5)  # the hub closed the replaced connection
     alice.send(hub_pb2.RelayFrame(task_id=TASK, peer="bob", seq=0, last=True), b"new", 5.0)
     assert got.get(timeout=5).payload == b"new"
@@ -198,14 +216,14 @@ def test_a_reconnecting_party_replaces_its_old_down_connection(
         s.stop()
 
 
-def test_stopping_the_server_ends_every_connection(keys: Path) -> None:
+def test_stopping_the_server_ends_every_connection(keys: Path, channel: str) -> None:
     server = RelayServer(
         RelaySwitch(lambda *_: None), pki.Credentials.from_dir(keys, "hub"), "127.0.0.1:0"
     )
     server.start()
-    stream, _ = _stream(keys, "alice", server)
-    up = stream._up
-    assert up is not None
+    stream, _ = _stream(keys, "alice", server, channel)
+    assert stream._up is not None
+    up = stream._up.sock
     time.sleep(0.1)
     server.stop()
     assert stream.broken.wait(5)  # "down" ended
@@ -251,3 +269,142 @@ def test_the_relay_port_defaults_to_the_next_port_and_is_checked(tmp_path: Path)
     for bad in ("7444", "host:port", "h:70000"):
         with pytest.raises(HubConfigError, match="relay_listen must be host:port"):
             parse({"hub": {**base, "relay_listen": bad}}, tmp_path)
+
+
+# ------------------------------------------------------------------------- the sealed channel
+
+KEY = bytes(range(32))
+
+
+def _sealed_bytes(*chunks: tuple[hub_pb2.RelayFrame, bytes], key: bytes = KEY) -> bytes:
+    """What a "sealed" writer puts on the wire for ``chunks`` (read back from a socket pair)."""
+    a, b = socket.socketpair()
+    out = bytearray()
+
+    def drain() -> None:
+        while block := b.recv(1 << 20):
+            out.extend(block)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    writer = SealedWire(a, key, "up")  # type: ignore[arg-type]
+    for header, payload in chunks:
+        writer.write(header, payload)
+    a.close()
+    reader.join()
+    b.close()
+    return bytes(out)
+
+
+def _read_all(data: bytes, key: bytes = KEY, direction: str = "up") -> list[tuple[object, bytes]]:
+    a, b = socket.socketpair()
+
+    def send() -> None:
+        with contextlib.suppress(OSError):  # the reader may refuse before the end
+            a.sendall(data)
+        a.close()
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    reader = SealedWire(b, key, direction)  # type: ignore[arg-type]
+    try:
+        out = []
+        while (chunk := reader.read()) is not None:
+            out.append((chunk[0], bytes(chunk[1])))
+        return out
+    finally:
+        b.close()
+        sender.join()
+
+
+def test_a_sealed_channel_hides_headers_and_passes_payloads_as_they_are() -> None:
+    one = hub_pb2.RelayFrame(task_id=TASK, peer="bob", seq=0, frame_bytes=5)
+    two = hub_pb2.RelayFrame(task_id=TASK, peer="bob", seq=1, last=True, frame_bytes=5)
+    wire = _sealed_bytes((one, b"e2e-ciphertext-1"), (two, b"e2e-ciphertext-2"))
+    assert TASK.encode() not in wire and b"bob" not in wire  # headers are sealed
+    assert b"e2e-ciphertext-1" in wire and b"e2e-ciphertext-2" in wire  # payloads untouched
+    assert _read_all(wire) == [(one, b"e2e-ciphertext-1"), (two, b"e2e-ciphertext-2")]
+    assert _read_all(b"") == []  # a clean end of the connection
+
+
+def _chunks(wire: bytes, key: bytes = KEY) -> list[bytes]:
+    """Split a sealed stream back into its chunks (header length, sealed header, payload)."""
+    out, pos = [], 0
+    while pos < len(wire):
+        (size,) = struct.unpack_from("<I", wire, pos)
+        (plen,) = struct.unpack_from("<I", _open(wire[pos + 4 : pos + 4 + size], len(out), key))
+        end = pos + 4 + size + plen
+        out.append(wire[pos:end])
+        pos = end
+    return out
+
+
+def _open(sealed: bytes, n: int, key: bytes) -> bytes:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return AESGCM(key).decrypt(n.to_bytes(12, "big"), sealed, b"smc relay hop v1 up")
+
+
+@pytest.mark.parametrize("attack", ["altered", "replayed", "reordered", "dropped", "injected"])
+def test_a_sealed_channel_refuses_headers_altered_or_moved_on_the_way(attack: str) -> None:
+    heads = [hub_pb2.RelayFrame(task_id=TASK, peer="bob", seq=i) for i in range(3)]
+    good = _chunks(_sealed_bytes(*((h, b"payload") for h in heads)))
+    if attack == "altered":
+        first = bytearray(good[0])
+        first[10] ^= 1  # a bit of the sealed header (the task, the peer, a size)
+        bad = [bytes(first), *good[1:]]
+    elif attack == "replayed":
+        bad = [good[0], good[0], *good[1:]]
+    elif attack == "reordered":
+        bad = [good[1], good[0], good[2]]
+    elif attack == "dropped":
+        bad = [good[0], good[2]]
+    else:  # a chunk sealed under another key (an on-path writer without the connection's key)
+        forged = _sealed_bytes((heads[1], b"forged"), key=b"\x07" * 32)
+        bad = [good[0], forged]
+    with pytest.raises(RelayWireError, match="failed authentication"):
+        _read_all(b"".join(bad))
+
+
+def test_a_sealed_channel_refuses_bad_sizes_the_other_direction_and_truncation() -> None:
+    head = hub_pb2.RelayFrame(task_id=TASK, peer="bob", seq=0)
+    with pytest.raises(RelayWireError, match="sealed relay header of"):
+        _read_all(struct.pack("<I", 1 << 20) + b"x" * 64)  # a megabyte of header
+    with pytest.raises(RelayWireError, match="sealed relay header of"):
+        _read_all(struct.pack("<I", 3) + b"abc")  # shorter than its tag
+    with pytest.raises(RelayWireError, match="above the limit"):
+        _read_all(_sealed_bytes((head, b"x" * (MAX_PAYLOAD + 1))))  # the size is checked first
+    with pytest.raises(RelayWireError, match="failed authentication"):
+        _read_all(_sealed_bytes((head, b"x")), direction="down")  # sealed for "up"
+    with pytest.raises(RelayWireError, match="in the middle of a chunk"):
+        _read_all(_sealed_bytes((head, b"payload"))[:-3])
+    inline = hub_pb2.RelayFrame(task_id=TASK, peer="bob", payload=b"inline")
+    with pytest.raises(RelayWireError, match="payload of its own"):
+        _read_all(_sealed_bytes((inline, b"")))
+
+
+def test_sealed_hellos_and_accepts_are_checked(
+    keys: Path, relay: tuple[RelayServer, list[tuple[str, str, str, bytes]]]
+) -> None:
+    server, seen = relay
+    for version, channel in ((1, "sealed"), (2, "tls"), (2, "plain"), (3, "sealed")):
+        bad = _raw(keys, "alice", server)
+        body = hub_pb2.RelayHello(version=version, direction="up", channel=channel)
+        bad.sendall(struct.pack("<I", body.ByteSize()) + body.SerializeToString())
+        assert _closed(bad), (version, channel)
+    # a well-formed sealed "up" connection, then a header sealed under the wrong key
+    forger = _raw(keys, "alice", server)
+    write_hello(forger, "up", "sealed")
+    assert len(read_accept(forger)) == 32
+    forger.unwrap()
+    forger.sendall(
+        _sealed_bytes((hub_pb2.RelayFrame(task_id=TASK, peer="bob"), b"x"), key=b"\x01" * 32)
+    )
+    assert _closed(forger) and not seen  # dropped, nothing forwarded
+    # a hub's accept must carry a whole key
+    a, b = socket.socketpair()
+    write_accept(a, b"short")  # type: ignore[arg-type]
+    with pytest.raises(RelayWireError, match="channel key of 5 bytes"):
+        read_accept(b)  # type: ignore[arg-type]
+    a.close()
+    b.close()

@@ -71,6 +71,7 @@ def test_config_parses_and_resolves_paths(tmp_path: Path) -> None:
     assert cfg.datasets["visits"].policy.min_parties == 2
     assert cfg.datasets["grid"].format == "npy"
     assert cfg.link_idle_s == 300.0  # the default
+    assert cfg.relay_channel == "tls"  # the default: TLS on the relay hop for every byte
 
 
 @pytest.mark.parametrize(
@@ -93,6 +94,10 @@ def test_config_parses_and_resolves_paths(tmp_path: Path) -> None:
         (HEAD.replace("[party]\n", "[party]\nlink_idle_s = 0\n"), "link_idle_s must be positive"),
         (HEAD.replace("[party]\n", "[party]\nlink_idle_s = nan\n"), "link_idle_s must be positive"),
         (HEAD.replace("[party]\n", '[party]\nlink_idle_s = "5m"\n'), "link_idle_s"),
+        (
+            HEAD.replace("[party]\n", '[party]\nrelay_channel = "plain"\n'),
+            "relay_channel must be one of tls, sealed, got 'plain'",
+        ),
     ],
 )
 def test_config_refuses_mistakes(tmp_path: Path, bad: str, message: str) -> None:

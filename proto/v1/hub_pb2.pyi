@@ -220,12 +220,20 @@ class TaskReport(_message.Message):
     def __init__(self, task_id: _Optional[str] = ..., kind: _Optional[str] = ..., message: _Optional[str] = ..., rounds: _Optional[int] = ..., bytes_sent: _Optional[int] = ..., results: _Optional[_Iterable[_Union[_task_pb2.EncryptedResult, _Mapping]]] = ..., audit_head: _Optional[str] = ...) -> None: ...
 
 class RelayHello(_message.Message):
-    __slots__ = ("version", "direction")
+    __slots__ = ("version", "direction", "channel")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     DIRECTION_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
     version: int
     direction: str
-    def __init__(self, version: _Optional[int] = ..., direction: _Optional[str] = ...) -> None: ...
+    channel: str
+    def __init__(self, version: _Optional[int] = ..., direction: _Optional[str] = ..., channel: _Optional[str] = ...) -> None: ...
+
+class RelayAccept(_message.Message):
+    __slots__ = ("channel_key",)
+    CHANNEL_KEY_FIELD_NUMBER: _ClassVar[int]
+    channel_key: bytes
+    def __init__(self, channel_key: _Optional[bytes] = ...) -> None: ...
 
 class RelayFrame(_message.Message):
     __slots__ = ("task_id", "peer", "seq", "last", "payload", "error", "frame_bytes")
