@@ -22,8 +22,8 @@ Two kinds of channel (the party chooses, per connection, in its hello):
   a counter nonce, so it is confidential, and a header that was altered, replayed, dropped or
   injected is refused; the payload follows as it is, since it is end-to-end ciphertext already
   (a payload altered on the way fails the receiving party's AES-GCM check). The hub no longer
-  pays for TLS on the bulk: about 0.7 CPU-seconds per GB instead of 2, which is what lets a relayed
-  multiplication run about as fast as a direct one on two cores (docs/deployment.md).
+  pays for TLS on the bulk: about 0.5 CPU-seconds per GB instead of about 1.7, which lets a
+  relayed multiplication run about as fast as a direct one on two cores (docs/deployment.md).
 
 Back-pressure: each receiver has a bounded queue; a sender blocks (and so does its connection)
 while the receiver's queue is full, and gets an error frame if the receiver is gone.
