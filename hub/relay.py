@@ -40,6 +40,7 @@ import ssl
 import struct
 import threading
 from collections.abc import Callable
+from typing import TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -58,7 +59,8 @@ ATTACH_WAIT_S = 5.0
 HANDSHAKE_TIMEOUT_S = 10.0
 _LENGTHS = struct.Struct("<II")
 _U32 = struct.Struct("<I")
-CHANNELS = ("tls", "sealed")
+_VERSIONS = {"tls": 1, "sealed": 2}  # each channel's RelayHello.version
+CHANNELS = tuple(_VERSIONS)
 CHANNEL_KEY_BYTES = 32
 _TAG = 16
 MAX_SEALED_HEADER = _U32.size + MAX_HEADER + _TAG
@@ -66,6 +68,7 @@ MAX_SEALED_HEADER = _U32.size + MAX_HEADER + _TAG
 Authorise = Callable[[str, str, str], str | None]  # (task, sender, receiver) -> refusal or None
 Tap = Callable[[str, str, str, bytes], None]  # observer of relayed payloads (tests, metrics)
 Chunk = tuple[hub_pb2.RelayFrame, bytes | bytearray]  # header (payload empty), payload
+_M = TypeVar("_M", hub_pb2.RelayHello, hub_pb2.RelayAccept)
 
 
 class RelayWireError(Exception):
@@ -124,7 +127,8 @@ def _write_message(sock: ssl.SSLSocket, body: bytes) -> None:
     sock.sendall(_U32.pack(len(body)) + body)
 
 
-def _read_message(sock: ssl.SSLSocket, what: str) -> bytes:
+def _read_message(sock: ssl.SSLSocket, kind: type[_M], what: str) -> _M:
+    """One length-prefixed ``kind`` message (a hello or an accept)."""
     raw = _recv_exact(sock, _U32.size)
     if raw is None:
         raise RelayWireError(f"the connection closed before its {what}")
@@ -134,29 +138,22 @@ def _read_message(sock: ssl.SSLSocket, what: str) -> bytes:
     body = _recv_exact(sock, size) if size else bytearray()
     if body is None:
         raise RelayWireError(f"the connection closed in the middle of its {what}")
-    return bytes(body)
+    try:
+        return kind.FromString(bytes(body))
+    except Exception as exc:  # protobuf's DecodeError; anything else is as malformed
+        raise RelayWireError(f"malformed {what}: {exc}") from None
 
 
 def write_hello(sock: ssl.SSLSocket, direction: str, channel: str = "tls") -> None:
-    version = 2 if channel == "sealed" else 1
-    hello = hub_pb2.RelayHello(version=version, direction=direction, channel=channel)
+    hello = hub_pb2.RelayHello(version=_VERSIONS[channel], direction=direction, channel=channel)
     _write_message(sock, hello.SerializeToString())
 
 
 def read_hello(sock: ssl.SSLSocket) -> tuple[str, str]:
     """The (direction, channel) a connection asks for."""
-    try:
-        hello = hub_pb2.RelayHello.FromString(_read_message(sock, "relay hello"))
-    except RelayWireError:
-        raise
-    except Exception as exc:
-        raise RelayWireError(f"malformed relay hello: {exc}") from None
+    hello = _read_message(sock, hub_pb2.RelayHello, "relay hello")
     channel = hello.channel or "tls"
-    if (
-        hello.version != (2 if channel == "sealed" else 1)
-        or hello.direction not in ("up", "down")
-        or channel not in CHANNELS
-    ):
+    if _VERSIONS.get(channel) != hello.version or hello.direction not in ("up", "down"):
         raise RelayWireError(
             f"unsupported relay hello {hello.version}/{hello.direction!r}/{hello.channel!r}"
         )
@@ -168,12 +165,7 @@ def write_accept(sock: ssl.SSLSocket, key: bytes) -> None:
 
 
 def read_accept(sock: ssl.SSLSocket) -> bytes:
-    try:
-        accept = hub_pb2.RelayAccept.FromString(_read_message(sock, "relay accept"))
-    except RelayWireError:
-        raise
-    except Exception as exc:
-        raise RelayWireError(f"malformed relay accept: {exc}") from None
+    accept = _read_message(sock, hub_pb2.RelayAccept, "relay accept")
     if len(accept.channel_key) != CHANNEL_KEY_BYTES:
         raise RelayWireError(f"a relay channel key of {len(accept.channel_key)} bytes")
     return bytes(accept.channel_key)
