@@ -111,16 +111,26 @@ def read_chunk(sock: ssl.SSLSocket) -> Chunk | None:
             f"{MAX_PAYLOAD} ({MAX_HEADER})"
         )
     head = _recv_exact(sock, hlen) if hlen else bytearray()
-    payload = _recv_exact(sock, plen) if plen else bytearray()
-    if head is None or payload is None:
+    if head is None:
         raise RelayWireError("the connection closed in the middle of a chunk")
+    return _parse_header(bytes(head)), _recv_payload(sock, plen)
+
+
+def _parse_header(head: bytes) -> hub_pb2.RelayFrame:
     try:
-        header = hub_pb2.RelayFrame.FromString(bytes(head))
+        header = hub_pb2.RelayFrame.FromString(head)
     except Exception as exc:  # protobuf's DecodeError; anything else is as malformed
         raise RelayWireError(f"malformed relay header: {exc}") from None
     if header.payload:
         raise RelayWireError("a relay header carries a payload of its own")
-    return header, payload
+    return header
+
+
+def _recv_payload(sock: ssl.SSLSocket, size: int) -> bytearray:
+    payload = _recv_exact(sock, size) if size else bytearray()
+    if payload is None:
+        raise RelayWireError("the connection closed in the middle of a chunk")
+    return payload
 
 
 def _write_message(sock: ssl.SSLSocket, body: bytes) -> None:
@@ -230,16 +240,7 @@ class SealedWire:
         (plen,) = _U32.unpack_from(plain)
         if plen > MAX_PAYLOAD:
             raise RelayWireError(f"relayed chunk of {plen} bytes is above the limit {MAX_PAYLOAD}")
-        try:
-            header = hub_pb2.RelayFrame.FromString(plain[_U32.size :])
-        except Exception as exc:
-            raise RelayWireError(f"malformed relay header: {exc}") from None
-        if header.payload:
-            raise RelayWireError("a relay header carries a payload of its own")
-        payload = _recv_exact(self.sock, plen) if plen else bytearray()
-        if payload is None:
-            raise RelayWireError("the connection closed in the middle of a chunk")
-        return header, payload
+        return _parse_header(plain[_U32.size :]), _recv_payload(self.sock, plen)
 
 
 Wire = TlsWire | SealedWire
