@@ -15,7 +15,7 @@ Example::
     clients = ["analyst"]            # who may submit tasks touching this party ("*" = any)
     health_listen = "127.0.0.1:7601" # optional grpc.health.v1 endpoint (mTLS)
     link_idle_s = 300                # close a link to a peer that no task used for this long
-    relay_channel = "tls"            # the hub relay hop: "tls", or "sealed" (see below)
+    relay_channel = "sealed"         # the hub relay hop: "sealed" (default) or "tls" (see below)
 
     [datasets.patients]
     path = "patients.csv"            # CSV with a header row, .npy, SQLite or Parquet
@@ -43,12 +43,12 @@ precedence over ``hub_name`` (which stays the default for entries without one)::
 
     hubs = ["hub@hub1.example.org:7443", "hub2@hub2.example.org:7443"]
 
-``relay_channel`` chooses how this party's relay connections to the hub carry frames (both are
-opened with the mTLS handshake, and relayed payloads are end-to-end AES-256-GCM ciphertext either
-way): ``"tls"`` keeps TLS on the hop for every byte; ``"sealed"`` closes the TLS layer after the
-handshake and seals each chunk's header under a key the hub sent inside TLS, while the payload
-travels as the end-to-end ciphertext it already is. "sealed" costs the hub about a third of the
-CPU per relayed byte; see :mod:`smc.hub.relay` and docs/deployment.md.
+``relay_channel`` chooses how this party's relay connections to the hub carry frames. Both kinds
+open with the mTLS handshake, and relayed payloads are end-to-end AES-256-GCM ciphertext either
+way. ``"sealed"`` (the default) closes the TLS layer after the handshake and carries 1 MiB
+AES-256-GCM records under a key the hub sent inside TLS: every byte encrypted and authenticated,
+counter nonces, key updates. ``"tls"`` keeps OpenSSL's 16 KiB TLS records on the hop, at about
+twice the hub's CPU per relayed byte. See :mod:`smc.hub.relay` and docs/deployment.md.
 
 ``format`` defaults to the path's suffix (``.sqlite``, ``.sqlite3`` and ``.db`` are SQLite,
 ``.parquet`` and ``.pq`` Parquet), or to ``sqlite`` when a ``query`` is given. The query is checked
@@ -68,7 +68,7 @@ from pathlib import Path
 from typing import Any
 
 from smc.hub.pki import NAME_RE
-from smc.hub.relay import CHANNELS
+from smc.hub.relay import CHANNELS, DEFAULT_CHANNEL
 
 DTYPES = ("fixed", "int")
 FORMATS = ("csv", "npy", "sqlite", "parquet")
@@ -133,7 +133,7 @@ class PartyConfig:
     slow_rounds_s: float = 0.0  # testing only: sleep before every frame sent
     health_listen: str = ""  # grpc.health.v1 over mTLS, e.g. "127.0.0.1:7601" ("" = off)
     link_idle_s: float = 300.0  # a direct link no task used for this long is closed
-    relay_channel: str = "tls"  # the relay hop: "tls" or "sealed" (smc.hub.relay.CHANNELS)
+    relay_channel: str = DEFAULT_CHANNEL  # the relay hop, one of smc.hub.relay.CHANNELS
 
 
 def split_hub(entry: str) -> tuple[str | None, str]:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import grpc
 from smc.hub.pki import CertificateError, Credentials
-from smc.hub.relay import RelayWireError
+from smc.hub.relay import DEFAULT_CHANNEL, RelayWireError
 from smc.hub.tls import channel, peer_identity, ssl_context
 from smc.party.config import split_hub
 from smc.party.relay import RelayStream
@@ -55,7 +55,7 @@ class HubConnection:
         on_relay: Callable[[HubConnection, hub_pb2.RelayFrame, bytes | bytearray], None],
         heartbeat: Callable[[HubConnection], hub_pb2.HeartbeatRequest],
         on_lost: Callable[[HubConnection], None] = lambda _hub: None,
-        relay_channel: str = "tls",
+        relay_channel: str = DEFAULT_CHANNEL,
     ) -> None:
         # ``address`` is a ``hubs`` entry: "host:port", or "name@host:port" naming the hub's
         # certificate (several hubs, each with its own identity); the entry's name wins

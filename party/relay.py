@@ -21,6 +21,7 @@ from collections.abc import Callable
 from smc.hub.pki import Credentials
 from smc.hub.relay import (
     CHANNELS,
+    DEFAULT_CHANNEL,
     RelayWireError,
     SealedWire,
     TlsWire,
@@ -81,7 +82,7 @@ class RelayStream:
         hub_name: str | None,
         on_frame: Callable[[hub_pb2.RelayFrame, bytes | bytearray], None],
         on_broken: Callable[[], None] = lambda: None,
-        channel: str = "tls",
+        channel: str = DEFAULT_CHANNEL,
     ) -> None:
         if channel not in CHANNELS:
             raise ValueError(f"relay channel must be one of {CHANNELS}, got {channel!r}")

@@ -97,11 +97,12 @@ def deployment(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unt
         {p: _datasets(root, p) for p in PARTIES},
         dealer="dealer",
         relay_only=("p3",),
-        # p2 advertises an address nobody can dial: its peers fall back to the relay; p1, p3
-        # and the dealer keep TLS on their relay hop only for the handshake ("sealed")
+        # p2 advertises an address nobody can dial: its peers fall back to the relay; p0 and
+        # p2 keep OpenSSL's TLS records on their relay hop ("tls"), the others use the default
+        # sealed records
         party_extra={
-            "p2": {"advertise": "127.0.0.2"},
-            **{n: {"relay_channel": "sealed"} for n in ("p1", "p3", "dealer")},
+            "p0": {"relay_channel": "tls"},
+            "p2": {"advertise": "127.0.0.2", "relay_channel": "tls"},
         },
     )
     dep.write()

@@ -276,7 +276,9 @@ def test_the_relay_port_defaults_to_the_next_port_and_is_checked(tmp_path: Path)
 KEY = bytes(range(32))
 
 
-def _sealed_bytes(*chunks: tuple[hub_pb2.RelayFrame, bytes], key: bytes = KEY) -> bytes:
+def _sealed_bytes(
+    *chunks: tuple[hub_pb2.RelayFrame, bytes], key: bytes = KEY, rekey_records: int = 1 << 16
+) -> bytes:
     """What a "sealed" writer puts on the wire for ``chunks`` (read back from a socket pair)."""
     a, b = socket.socketpair()
     out = bytearray()
@@ -287,7 +289,7 @@ def _sealed_bytes(*chunks: tuple[hub_pb2.RelayFrame, bytes], key: bytes = KEY) -
 
     reader = threading.Thread(target=drain)
     reader.start()
-    writer = SealedWire(a, key, "up")  # type: ignore[arg-type]
+    writer = SealedWire(a, key, "up", rekey_records)  # type: ignore[arg-type]
     for header, payload in chunks:
         writer.write(header, payload)
     a.close()
@@ -296,7 +298,9 @@ def _sealed_bytes(*chunks: tuple[hub_pb2.RelayFrame, bytes], key: bytes = KEY) -
     return bytes(out)
 
 
-def _read_all(data: bytes, key: bytes = KEY, direction: str = "up") -> list[tuple[object, bytes]]:
+def _read_all(
+    data: bytes, key: bytes = KEY, direction: str = "up", rekey_records: int = 1 << 16
+) -> list[tuple[object, bytes]]:
     a, b = socket.socketpair()
 
     def send() -> None:
@@ -306,7 +310,7 @@ def _read_all(data: bytes, key: bytes = KEY, direction: str = "up") -> list[tupl
 
     sender = threading.Thread(target=send)
     sender.start()
-    reader = SealedWire(b, key, direction)  # type: ignore[arg-type]
+    reader = SealedWire(b, key, direction, rekey_records)  # type: ignore[arg-type]
     try:
         out = []
         while (chunk := reader.read()) is not None:
@@ -317,53 +321,104 @@ def _read_all(data: bytes, key: bytes = KEY, direction: str = "up") -> list[tupl
         sender.join()
 
 
-def test_a_sealed_channel_hides_headers_and_passes_payloads_as_they_are() -> None:
+def test_a_sealed_channel_hides_headers_and_payloads_and_reads_them_back() -> None:
     one = hub_pb2.RelayFrame(task_id=TASK, peer="bob", seq=0, frame_bytes=5)
     two = hub_pb2.RelayFrame(task_id=TASK, peer="bob", seq=1, last=True, frame_bytes=5)
-    wire = _sealed_bytes((one, b"e2e-ciphertext-1"), (two, b"e2e-ciphertext-2"))
+    error = hub_pb2.RelayFrame(task_id=TASK, peer="bob", error="no route")  # no payload
+    wire = _sealed_bytes((one, b"e2e-ciphertext-1"), (two, b"e2e-ciphertext-2"), (error, b""))
     assert TASK.encode() not in wire and b"bob" not in wire  # headers are sealed
-    assert b"e2e-ciphertext-1" in wire and b"e2e-ciphertext-2" in wire  # payloads untouched
-    assert _read_all(wire) == [(one, b"e2e-ciphertext-1"), (two, b"e2e-ciphertext-2")]
+    assert b"ciphertext" not in wire and b"no route" not in wire  # and so are payloads
+    assert _read_all(wire) == [
+        (one, b"e2e-ciphertext-1"),
+        (two, b"e2e-ciphertext-2"),
+        (error, b""),
+    ]
+    assert [len(c) for c in _chunks(wire)] == [
+        4
+        + hub_pb2.RelayFrame(task_id=TASK, peer="bob", seq=0, frame_bytes=5).ByteSize()
+        + 4
+        + 16
+        + len(b"e2e-ciphertext-1")
+        + 16,  # length, sealed (size, header), payload
+        4 + two.ByteSize() + 4 + 16 + len(b"e2e-ciphertext-2") + 16,
+        4 + error.ByteSize() + 4 + 16,  # no payload record
+    ]
     assert _read_all(b"") == []  # a clean end of the connection
 
 
 def _chunks(wire: bytes, key: bytes = KEY) -> list[bytes]:
-    """Split a sealed stream back into its chunks (header length, sealed header, payload)."""
-    out, pos = [], 0
+    """Split a sealed stream back into its chunks (each a header record, then a payload record
+    when the header names a payload)."""
+    out, pos, records = [], 0, 0
     while pos < len(wire):
         (size,) = struct.unpack_from("<I", wire, pos)
-        (plen,) = struct.unpack_from("<I", _open(wire[pos + 4 : pos + 4 + size], len(out), key))
-        end = pos + 4 + size + plen
+        plain = _open(wire[pos + 4 : pos + 4 + size], records, key, b"header")
+        (plen,) = struct.unpack_from("<I", plain)
+        records += 2 if plen else 1
+        end = pos + 4 + size + (plen + 16 if plen else 0)
         out.append(wire[pos:end])
         pos = end
     return out
 
 
-def _open(sealed: bytes, n: int, key: bytes) -> bytes:
+def _open(sealed: bytes, n: int, key: bytes, kind: bytes) -> bytes:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-    return AESGCM(key).decrypt(n.to_bytes(12, "big"), sealed, b"smc relay hop v1 up")
+    return AESGCM(key).decrypt(n.to_bytes(12, "big"), sealed, b"smc relay hop v2 up " + kind)
 
 
-@pytest.mark.parametrize("attack", ["altered", "replayed", "reordered", "dropped", "injected"])
-def test_a_sealed_channel_refuses_headers_altered_or_moved_on_the_way(attack: str) -> None:
+ATTACKS = ["altered", "payload altered", "replayed", "reordered", "payloads swapped", "dropped"]
+
+
+@pytest.mark.parametrize("attack", [*ATTACKS, "injected"])
+def test_a_sealed_channel_refuses_records_altered_or_moved_on_the_way(attack: str) -> None:
     heads = [hub_pb2.RelayFrame(task_id=TASK, peer="bob", seq=i) for i in range(3)]
-    good = _chunks(_sealed_bytes(*((h, b"payload") for h in heads)))
+    good = _chunks(_sealed_bytes(*((h, b"payload%d" % i) for i, h in enumerate(heads))))
+    what = "header"
     if attack == "altered":
         first = bytearray(good[0])
         first[10] ^= 1  # a bit of the sealed header (the task, the peer, a size)
         bad = [bytes(first), *good[1:]]
+    elif attack == "payload altered":
+        first = bytearray(good[0])
+        first[-20] ^= 1  # a bit of the sealed payload
+        bad, what = [bytes(first), *good[1:]], "payload"
     elif attack == "replayed":
         bad = [good[0], good[0], *good[1:]]
     elif attack == "reordered":
         bad = [good[1], good[0], good[2]]
+    elif attack == "payloads swapped":  # same sizes: each header followed by the other's payload
+        cut = len(good[0]) - len(b"payload0") - 16
+        bad = [good[0][:cut] + good[1][cut:], good[1][:cut] + good[0][cut:], good[2]]
+        what = "payload"
     elif attack == "dropped":
         bad = [good[0], good[2]]
     else:  # a chunk sealed under another key (an on-path writer without the connection's key)
         forged = _sealed_bytes((heads[1], b"forged"), key=b"\x07" * 32)
         bad = [good[0], forged]
-    with pytest.raises(RelayWireError, match="failed authentication"):
+    with pytest.raises(RelayWireError, match=f"relay {what} record failed authentication"):
         _read_all(b"".join(bad))
+
+
+def test_a_sealed_channel_moves_to_the_next_key_every_so_many_records() -> None:
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.hashes import SHA256
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    chunks = [
+        (hub_pb2.RelayFrame(task_id=TASK, peer="bob", seq=i + 1), b"p%d" % i) for i in range(5)
+    ]
+    wire = _sealed_bytes(*chunks, rekey_records=3)  # 10 records: keys change at 3, 6 and 9
+    assert _read_all(wire, rekey_records=3) == chunks
+    step = len(wire) // 5  # equal chunks, each a header record and a payload record
+    (size,) = struct.unpack_from("<I", wire)
+    record_4 = wire[2 * step + 4 : 2 * step + 4 + size]  # chunk 2's header
+    second = HKDF(SHA256(), 32, salt=None, info=b"smc relay hop v2 next key").derive(KEY)
+    assert struct.unpack_from("<I", _open(record_4, 4, second, b"header")) == (2,)
+    with pytest.raises(InvalidTag):
+        _open(record_4, 4, KEY, b"header")  # no longer under the first key
+    with pytest.raises(RelayWireError, match="payload record failed authentication"):
+        _read_all(wire)  # a reader that does not move on with the writer fails at record 3
 
 
 def test_a_sealed_channel_refuses_bad_sizes_the_other_direction_and_truncation() -> None:
@@ -374,20 +429,23 @@ def test_a_sealed_channel_refuses_bad_sizes_the_other_direction_and_truncation()
         _read_all(struct.pack("<I", 3) + b"abc")  # shorter than its tag
     with pytest.raises(RelayWireError, match="above the limit"):
         _read_all(_sealed_bytes((head, b"x" * (MAX_PAYLOAD + 1))))  # the size is checked first
-    with pytest.raises(RelayWireError, match="failed authentication"):
+    with pytest.raises(RelayWireError, match="header record failed authentication"):
         _read_all(_sealed_bytes((head, b"x")), direction="down")  # sealed for "up"
     with pytest.raises(RelayWireError, match="in the middle of a chunk"):
         _read_all(_sealed_bytes((head, b"payload"))[:-3])
     inline = hub_pb2.RelayFrame(task_id=TASK, peer="bob", payload=b"inline")
     with pytest.raises(RelayWireError, match="payload of its own"):
         _read_all(_sealed_bytes((inline, b"")))
+    with pytest.raises(ValueError, match="32 bytes, not 5"):
+        SealedWire(socket.socket(), b"short", "up")  # type: ignore[arg-type]
 
 
 def test_sealed_hellos_and_accepts_are_checked(
     keys: Path, relay: tuple[RelayServer, list[tuple[str, str, str, bytes]]]
 ) -> None:
     server, seen = relay
-    for version, channel in ((1, "sealed"), (2, "tls"), (2, "plain"), (3, "sealed")):
+    # version 2 was an earlier sealed hop whose payloads crossed as they were: refused too
+    for version, channel in ((1, "sealed"), (2, "sealed"), (3, "tls"), (2, "plain"), (4, "sealed")):
         bad = _raw(keys, "alice", server)
         body = hub_pb2.RelayHello(version=version, direction="up", channel=channel)
         bad.sendall(struct.pack("<I", body.ByteSize()) + body.SerializeToString())

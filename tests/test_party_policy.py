@@ -71,7 +71,7 @@ def test_config_parses_and_resolves_paths(tmp_path: Path) -> None:
     assert cfg.datasets["visits"].policy.min_parties == 2
     assert cfg.datasets["grid"].format == "npy"
     assert cfg.link_idle_s == 300.0  # the default
-    assert cfg.relay_channel == "tls"  # the default: TLS on the relay hop for every byte
+    assert cfg.relay_channel == "sealed"  # the default: sealed records after the mTLS handshake
 
 
 @pytest.mark.parametrize(
