@@ -8,9 +8,9 @@ certificate, so a party cannot pose as another. The payload is ciphertext under 
 R hold (see ``smc.party.keyex``): the hub learns sizes and timing, nothing more.
 
 Why not a gRPC stream: relaying through Python gRPC cost the hub about 2.6 CPU-seconds per GB
-here (every chunk crosses two HTTP/2 streams and several copies); raw TLS costs about 2, and the
-payload is never parsed: it follows a small header on the wire (see ``RelayHello`` in
-``hub.proto``) and is written out as it came.
+here (every chunk crosses two HTTP/2 streams and several copies); raw TLS costs about 2, a
+sealed hop about 1, and the payload is never parsed: it follows a small header on the wire (see
+``RelayHello`` in ``hub.proto``).
 
 Two kinds of channel (the party chooses, per connection, in its hello; ``"sealed"`` is the
 default, :data:`DEFAULT_CHANNEL`):
@@ -25,8 +25,8 @@ default, :data:`DEFAULT_CHANNEL`):
   AES-GCM call and one write per chunk instead of 64 records, each with its own system calls.
   A relayed multiplication runs as fast as a direct one on two cores (docs/deployment.md).
 - **tls**: the connection stays under TLS (OpenSSL's records) for every byte; the hub decrypts
-  every byte it receives and encrypts every byte it sends. About three times the hub's CPU per
-  relayed byte: for deployments that require TLS records on the wire.
+  every byte it receives and encrypts every byte it sends, in 16 KiB records. About twice the
+  hub's CPU per relayed byte: for deployments that require TLS records on the wire.
 
 Back-pressure: each receiver has a bounded queue; a sender blocks (and so does its connection)
 while the receiver's queue is full, and gets an error frame if the receiver is gone.
