@@ -236,18 +236,19 @@ class SealedWire:
         self._rekey = rekey_records
         self._out = bytearray()  # the write buffer, reused: writes are sequential
 
-    def _nonce(self) -> bytes:
+    def _next_record(self) -> tuple[AESGCM, bytes]:
+        """The next record's key and nonce, together: a record's key depends on its counter."""
         if self._count and self._count % self._rekey == 0:
             self._key = _next_key(self._key)
             self._aead = AESGCM(self._key)
         nonce = self._count.to_bytes(12, "big")
         self._count += 1
-        return nonce
+        return self._aead, nonce
 
     def write(self, header: hub_pb2.RelayFrame, payload: bytes | bytearray) -> None:
         plain = _U32.pack(len(payload)) + header.SerializeToString()
-        nonce = self._nonce()  # first: it may move to the next key
-        sealed = self._aead.encrypt(nonce, plain, self._aad_header)
+        aead, nonce = self._next_record()
+        sealed = aead.encrypt(nonce, plain, self._aad_header)
         head = _U32.pack(len(sealed)) + sealed
         if not payload:
             self.sock.sendall(head)
@@ -257,8 +258,8 @@ class SealedWire:
             self._out = bytearray(total)
         out = memoryview(self._out)
         out[: len(head)] = head
-        nonce = self._nonce()  # first: it may move to the next key
-        self._aead.encrypt_into(nonce, payload, self._aad_payload, out[len(head) : total])
+        aead, nonce = self._next_record()
+        aead.encrypt_into(nonce, payload, self._aad_payload, out[len(head) : total])
         self.sock.sendall(out[:total])
 
     def read(self) -> Chunk | None:
@@ -280,8 +281,8 @@ class SealedWire:
     def _open(self, sealed: bytearray, aad: bytes, what: str) -> bytearray:
         plain = bytearray(len(sealed) - _TAG)
         try:
-            nonce = self._nonce()  # first: it may move to the next key
-            self._aead.decrypt_into(nonce, sealed, aad, plain)
+            aead, nonce = self._next_record()
+            aead.decrypt_into(nonce, sealed, aad, plain)
         except InvalidTag:
             raise RelayWireError(
                 f"a relay {what} record failed authentication (altered, replayed, reordered, "
